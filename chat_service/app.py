@@ -1,0 +1,133 @@
+"""`create_app(settings)`: routes, the Socket.IO server, and one cleanup context per resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import socketio
+from aiohttp import web
+
+from chat_service.accounts import Accounts
+from chat_service.api import health, session
+from chat_service.api.middleware import errors_middleware, security_headers_middleware
+from chat_service.conversations import Conversations
+from chat_service.crypto import KeyRing, load_key_ring
+from chat_service.embedded import start_embedded
+from chat_service.logging import get_logger
+from chat_service.residency import ResidencyDecision, decide
+from chat_service.services import SERVICES, SETTINGS, SIO, Services
+from chat_service.settings import Settings
+from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
+from chat_service.sockets.agent import AgentNamespace
+from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
+from chat_service.sockets.visitor import VisitorNamespace
+from chat_service.storage import Database
+from chat_service.storage.database import discovered_nodes, make_client
+
+log = get_logger(__name__)
+DATABASE = web.AppKey("database", Database)
+EMBEDDED_URI_FILE = "secantusd.uri"
+
+
+class ResidencyRefused(Exception):
+    def __init__(self, decision: ResidencyDecision):
+        self.decision = decision
+        super().__init__(decision.summary())
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Facts start-up learned, for the banner."""
+
+    database: str
+    residency: ResidencyDecision
+
+
+def build_socket_server(settings: Settings) -> socketio.AsyncServer:
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    origins: list[str] | str | None = list(settings.allowed_origins) or None
+    if settings.allowed_origins == ("*",):
+        origins = "*"
+    return socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=origins,
+        logger=False,
+        engineio_logger=False,
+        max_http_buffer_size=64 * 1024,
+    )
+
+
+async def check_residency(db: Database, settings: Settings) -> ResidencyDecision:
+    nodes = await discovered_nodes(db, timeout_s=settings.mongodb_timeout_ms / 1000)
+    return decide(nodes, settings.allowed_regions, tag=settings.region_tag, dev=settings.dev)
+
+
+def load_keys(settings: Settings) -> KeyRing:
+    ring, generated = load_key_ring(settings.effective_master_key_file, settings.master_keys, create=settings.dev)
+    if generated:
+        log.warning(
+            "dev_master_key_generated",
+            path=str(settings.effective_master_key_file),
+            advice="development only: set CHAT_MASTER_KEY_FILE to a key kept apart from the database",
+        )
+    return ring
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, security_headers_middleware], client_max_size=64 * 1024)
+    app[SETTINGS] = settings
+    sio = build_socket_server(settings)
+    sio.register_namespace(VisitorNamespace(VISITOR_NAMESPACE, app))
+    sio.register_namespace(AgentNamespace(AGENT_NAMESPACE, app))
+    sio.attach(app)
+    app[SIO] = sio
+    app.add_routes(health.routes)
+    app.add_routes(session.routes)
+    app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(services_context)
+    return app
+
+
+async def database_context(app: web.Application) -> AsyncIterator[None]:
+    """The embedded database (when no MONGODB_URI is set) and the client, opened and closed here."""
+    settings = app[SETTINGS]
+    embedded = None
+    uri = settings.mongodb_uri
+    if uri is None:
+        embedded = await start_embedded(settings.data_dir)
+        uri = embedded.uri
+        (settings.data_dir / EMBEDDED_URI_FILE).write_text(uri)
+    db = Database(make_client(uri, settings.mongodb_timeout_ms), settings.mongodb_database)
+    try:
+        app[DATABASE] = db
+        yield
+    finally:
+        await db.close()
+        if embedded is not None:
+            (settings.data_dir / EMBEDDED_URI_FILE).unlink(missing_ok=True)
+            await embedded.stop()
+            log.info("embedded_db_stopped")
+
+
+async def services_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    db = app[DATABASE]
+    residency = await check_residency(db, settings)
+    if not residency.allowed:
+        raise ResidencyRefused(residency)
+    log.info("residency_verified", regions=list(residency.regions))
+    await db.ensure_indexes()
+    keys = load_keys(settings)
+    app[SERVICES] = Services(
+        settings=settings,
+        db=db,
+        conversations=Conversations(
+            db, keys, resume_days=settings.resume_token_days, reload_keys=lambda: load_keys(settings)
+        ),
+        accounts=Accounts(db, idle_minutes=settings.session_idle_minutes),
+        sio=app[SIO],
+        residency=residency,
+    )
+    yield

@@ -1,0 +1,219 @@
+"""`chat-service`: run, check, users create, keys rotate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from aiohttp import web
+
+from chat_service.accounts import Accounts
+from chat_service.app import EMBEDDED_URI_FILE, ResidencyRefused, check_residency, create_app, load_keys
+from chat_service.conversations import Conversations
+from chat_service.crypto import KeyRingError
+from chat_service.embedded import start_embedded
+from chat_service.errors import ChatError
+from chat_service.logging import configure_logging
+from chat_service.settings import Settings, SettingsError, load_settings
+from chat_service.storage import Database
+from chat_service.storage.database import make_client, wait_until_ready
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-service", description="GDPR-first live chat server.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--dev", action="store_const", const="true", help="development mode (embedded database)")
+    common.add_argument("--data-dir", help="data folder (default ./var)")
+    common.add_argument("--mongodb-uri", help="MongoDB connection string (default: embedded, dev only)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", parents=[common], help="run the server")
+    run.add_argument("--host")
+    run.add_argument("--port")
+
+    sub.add_parser("check", parents=[common], help="validate settings and database residency")
+
+    users = sub.add_parser("users", help="manage staff accounts").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", parents=[common], help="create an agent or admin")
+    create.add_argument("email")
+    create.add_argument("--role", choices=["agent", "admin"], default="agent")
+    create.add_argument("--name", help="display name shown to visitors")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+
+    keys = sub.add_parser("keys", help="master key management").add_subparsers(dest="keys_command", required=True)
+    rotate = keys.add_parser("rotate", parents=[common], help="add a new master key and re-wrap all data keys")
+    rotate.add_argument("--rewrap-only", action="store_true", help="do not add a key; re-wrap under the active one")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "dev": getattr(args, "dev", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "mongodb_uri": getattr(args, "mongodb_uri", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(overrides=_overrides(args))
+    except SettingsError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "run":
+        return run(settings)
+    if args.command == "check":
+        return asyncio.run(check(settings))
+    if args.command == "users":
+        return asyncio.run(create_user(settings, args))
+    return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
+
+
+def _banner(settings: Settings, message: str) -> None:
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    dev = " --dev" if settings.dev else ""
+    print(
+        f"chat-service is running at {base}\n"
+        f"  visitors (Socket.IO):  {base}/visitor\n"
+        f"  agents (Socket.IO):    {base}/agent   login: POST {base}/api/session\n"
+        f"  health:                {base}/healthz  {base}/readyz\n"
+        f"Create the first account in another terminal:\n"
+        f"  .venv/bin/chat-service users create you@example.eu --role admin{dev}\n"
+        "(Press Ctrl+C to stop.)",
+        flush=True,
+    )
+
+
+def run(settings: Settings) -> int:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            print=lambda message: _banner(settings, message),
+        )
+    except ResidencyRefused as exc:
+        print(f"chat-service will not start: {exc}", file=sys.stderr)
+        return 1
+    except (KeyRingError, ChatError) as exc:
+        print(f"chat-service will not start: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Database]:
+    """The configured database; in dev mode the running server's embedded one, or a fresh one."""
+    embedded = None
+    uri = settings.mongodb_uri
+    if uri is None:
+        uri_file = settings.data_dir / EMBEDDED_URI_FILE
+        if uri_file.exists():
+            uri = uri_file.read_text().strip()
+            try:
+                await wait_until_ready(uri, 2.0)
+            except ChatError:
+                uri = None
+        if uri is None:
+            embedded = await start_embedded(settings.data_dir)
+            uri = embedded.uri
+    db = Database(make_client(uri, settings.mongodb_timeout_ms), settings.mongodb_database)
+    try:
+        yield db
+    finally:
+        await db.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def check(settings: Settings) -> int:
+    problems: list[str] = []
+    try:
+        load_keys(settings.replace(dev=False) if settings.master_keys or settings.master_key_file else settings)
+    except KeyRingError as exc:
+        problems.append(f"master key: {exc}")
+    try:
+        async with _database(settings) as db:
+            decision = await check_residency(db, settings)
+            if decision.allowed:
+                print(decision.summary())
+            else:
+                problems.extend(decision.problems)
+    except ChatError as exc:
+        problems.append(f"database: {exc.message}")
+    if problems:
+        print("chat-service check found problems:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    print("settings and database residency: OK")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != first:
+        raise ChatError("The passwords do not match.")
+    return first
+
+
+async def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        password = _read_password(args.password_stdin)
+        async with _database(settings) as db:
+            await db.ensure_indexes()
+            user = await Accounts(db, idle_minutes=settings.session_idle_minutes).create_user(
+                args.email, password, args.role, args.name
+            )
+    except ChatError as exc:
+        print(f"could not create the account: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"created {user.role} {user.email} ({user.id})")
+    return 0
+
+
+async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
+    try:
+        ring = load_keys(settings)
+    except KeyRingError as exc:
+        print(f"cannot rotate: {exc}", file=sys.stderr)
+        return 1
+    path: Path | None = settings.effective_master_key_file
+    if not rewrap_only:
+        if path is None or settings.master_keys is not None:
+            print(
+                "cannot add a key to CHAT_MASTER_KEYS: append a new id:key to it, restart the servers, "
+                "then run `chat-service keys rotate --rewrap-only`",
+                file=sys.stderr,
+            )
+            return 1
+        ring = ring.with_new_key()
+        ring.save(path)
+        print(f"added master key {ring.active_id} to {path} (old keys stay until nothing uses them)")
+    try:
+        async with _database(settings) as db:
+            conversations = Conversations(db, ring, resume_days=settings.resume_token_days)
+            count = await conversations.rewrap_all()
+            remaining = await db.data_keys.count_by_master_key()
+    except ChatError as exc:
+        print(f"re-wrapping failed: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"re-wrapped {count} data keys under {ring.active_id}; data keys per master key: {remaining}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,254 @@
+"""Envelope encryption: the only module that touches keys.
+
+Each conversation has its own 256-bit data key. Data keys are wrapped (AES-256-GCM) by a master
+key from the key ring; the wrapped key is stored with the id of the master key that wrapped it so
+`keys rotate` can re-wrap without touching messages. Every field ciphertext is bound by its
+associated data to (collection, document id, field): a ciphertext copied to another document or
+field does not authenticate. Destroying a data key makes its ciphertexts unreadable everywhere,
+backups included (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from chat_service.errors import DecryptionFailed
+
+_FORMAT_V1 = b"\x01"
+_NONCE_BYTES = 12
+_KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class KeyRingError(Exception):
+    """The master key ring is missing, unreadable or malformed."""
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """What a ciphertext belongs to; becomes the AES-GCM associated data."""
+
+    collection: str
+    doc_id: str
+    field: str
+
+    def aad(self) -> bytes:
+        return f"chat-service/v1/{self.collection}/{self.doc_id}/{self.field}".encode()
+
+
+@dataclass(frozen=True)
+class WrappedKey:
+    """A data key encrypted under a master key; safe to store."""
+
+    master_key_id: str
+    ciphertext: bytes
+
+
+class DataKey:
+    """An unwrapped per-conversation key. Opaque to callers: they can only encrypt and decrypt."""
+
+    __slots__ = ("_aead",)
+
+    def __init__(self, raw: bytes):
+        if len(raw) != 32:
+            raise ValueError("data keys are 256-bit")
+        self._aead = AESGCM(raw)
+
+    def __repr__(self) -> str:
+        return "DataKey(<hidden>)"
+
+    def encrypt(self, ref: FieldRef, plaintext: str) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        return _FORMAT_V1 + nonce + self._aead.encrypt(nonce, plaintext.encode(), ref.aad())
+
+    def decrypt(self, ref: FieldRef, blob: bytes) -> str:
+        if len(blob) < 1 + _NONCE_BYTES + 16 or blob[:1] != _FORMAT_V1:
+            raise DecryptionFailed()
+        nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return self._aead.decrypt(nonce, body, ref.aad()).decode()
+        except (InvalidTag, UnicodeDecodeError) as exc:
+            raise DecryptionFailed() from exc
+
+
+class KeyRing:
+    """Master keys by id, one of them active for wrapping new data keys."""
+
+    def __init__(self, keys: dict[str, bytes], active_id: str):
+        if active_id not in keys:
+            raise KeyRingError("the active master key id is not in the key ring")
+        for key_id, key in keys.items():
+            if not _KEY_ID.fullmatch(key_id):
+                raise KeyRingError(f"master key id {key_id!r} is not valid")
+            if len(key) != 32:
+                raise KeyRingError(f"master key {key_id!r} is not 256 bits")
+        self._keys = dict(keys)
+        self.active_id = active_id
+
+    def __repr__(self) -> str:
+        return f"KeyRing(ids={sorted(self._keys)}, active={self.active_id!r})"
+
+    @property
+    def key_ids(self) -> list[str]:
+        return sorted(self._keys)
+
+    def has(self, key_id: str) -> bool:
+        return key_id in self._keys
+
+    def with_new_key(self) -> KeyRing:
+        key_id = f"mk-{secrets.token_hex(4)}"
+        keys = dict(self._keys)
+        keys[key_id] = AESGCM.generate_key(bit_length=256)
+        return KeyRing(keys, key_id)
+
+    def _aead(self, key_id: str) -> AESGCM:
+        try:
+            return AESGCM(self._keys[key_id])
+        except KeyError:
+            raise DecryptionFailed(f"master key {key_id!r} is not in the key ring") from None
+
+    @staticmethod
+    def _wrap_aad(owner_id: str) -> bytes:
+        return f"chat-service/v1/data_keys/{owner_id}".encode()
+
+    def new_data_key(self, owner_id: str) -> tuple[DataKey, WrappedKey]:
+        raw = AESGCM.generate_key(bit_length=256)
+        return DataKey(raw), self._wrap(owner_id, raw)
+
+    def _wrap(self, owner_id: str, raw: bytes) -> WrappedKey:
+        nonce = os.urandom(_NONCE_BYTES)
+        body = self._aead(self.active_id).encrypt(nonce, raw, self._wrap_aad(owner_id))
+        return WrappedKey(self.active_id, _FORMAT_V1 + nonce + body)
+
+    def _unwrap_raw(self, owner_id: str, wrapped: WrappedKey) -> bytes:
+        blob = wrapped.ciphertext
+        if len(blob) < 1 + _NONCE_BYTES + 16 or blob[:1] != _FORMAT_V1:
+            raise DecryptionFailed()
+        nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
+        try:
+            return self._aead(wrapped.master_key_id).decrypt(nonce, body, self._wrap_aad(owner_id))
+        except InvalidTag as exc:
+            raise DecryptionFailed() from exc
+
+    def unwrap(self, owner_id: str, wrapped: WrappedKey) -> DataKey:
+        return DataKey(self._unwrap_raw(owner_id, wrapped))
+
+    def rewrap(self, owner_id: str, wrapped: WrappedKey) -> WrappedKey:
+        """The same data key, wrapped under the active master key."""
+        return self._wrap(owner_id, self._unwrap_raw(owner_id, wrapped))
+
+    # --- persistence -------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "active": self.active_id,
+                "keys": {k: base64.b64encode(v).decode() for k, v in self._keys.items()},
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> KeyRing:
+        try:
+            doc = json.loads(text)
+            keys = {str(k): base64.b64decode(v, validate=True) for k, v in doc["keys"].items()}
+            return cls(keys, str(doc["active"]))
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+            raise KeyRingError(f"key ring is malformed: {type(exc).__name__}") from None
+
+    @classmethod
+    def from_spec(cls, spec: str) -> KeyRing:
+        """Parse `id:base64,id:base64`; the last key is the active one."""
+        keys: dict[str, bytes] = {}
+        last = ""
+        for item in spec.split(","):
+            key_id, sep, b64 = item.strip().partition(":")
+            if not sep:
+                raise KeyRingError("CHAT_MASTER_KEYS entries must look like id:base64")
+            try:
+                keys[key_id] = base64.b64decode(b64, validate=True)
+            except (ValueError, binascii.Error):
+                raise KeyRingError(f"master key {key_id!r} is not valid base64") from None
+            last = key_id
+        return cls(keys, last)
+
+    @classmethod
+    def generate(cls) -> KeyRing:
+        key_id = f"mk-{secrets.token_hex(4)}"
+        return cls({key_id: AESGCM.generate_key(bit_length=256)}, key_id)
+
+    def save(self, path: Path) -> None:
+        """Write atomically with mode 0600."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.to_json())
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+
+
+def load_key_ring(path: Path | None, spec: str | None, *, create: bool = False) -> tuple[KeyRing, bool]:
+    """Load the ring from a file or spec. With `create`, a missing file is generated.
+
+    Returns the ring and whether it was just generated.
+    """
+    if spec is not None:
+        return KeyRing.from_spec(spec), False
+    if path is None:
+        raise KeyRingError("no master key configured")
+    if not path.exists():
+        if not create:
+            raise KeyRingError(f"key ring file {path} does not exist")
+        ring = KeyRing.generate()
+        ring.save(path)
+        return ring, True
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise KeyRingError(f"key ring file {path} must not be readable by others (chmod 600)")
+    return KeyRing.from_json(path.read_text()), False
+
+
+class DataKeyCache:
+    """A bounded in-memory cache of unwrapped data keys, so hot conversations skip a round trip."""
+
+    def __init__(self, capacity: int = 10_000):
+        self._capacity = capacity
+        self._items: OrderedDict[str, DataKey] = OrderedDict()
+
+    def get(self, owner_id: str) -> DataKey | None:
+        key = self._items.get(owner_id)
+        if key is not None:
+            self._items.move_to_end(owner_id)
+        return key
+
+    def put(self, owner_id: str, key: DataKey) -> None:
+        self._items[owner_id] = key
+        self._items.move_to_end(owner_id)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def forget(self, owner_id: str) -> None:
+        self._items.pop(owner_id, None)
+
+
+def hash_token(secret: str) -> str:
+    """One-way hash of a bearer secret (resume tokens, session ids) for storage."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)

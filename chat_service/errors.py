@@ -1,0 +1,98 @@
+"""One exception hierarchy: each error carries a machine-readable code and a human message.
+
+Handlers translate these into socket error acknowledgements and HTTP problem responses in one
+place (`sockets/base.py`, `api/problems.py`); nothing else formats errors for the wire.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ChatError(Exception):
+    """Base of every error we report to a client."""
+
+    code = "internal_error"
+    http_status = 500
+    default_message = "Something went wrong on our side."
+
+    def __init__(self, message: str | None = None, *, details: dict[str, Any] | None = None):
+        self.message = message or self.default_message
+        self.details = details or {}
+        super().__init__(self.message)
+
+    def to_wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInput(ChatError):
+    code = "invalid_input"
+    http_status = 400
+    default_message = "The request is not valid."
+
+
+class UnknownEvent(InvalidInput):
+    code = "unknown_event"
+    default_message = "Unknown event."
+
+
+class TextTooLong(InvalidInput):
+    code = "text_too_long"
+
+
+class Unauthenticated(ChatError):
+    code = "unauthenticated"
+    http_status = 401
+    default_message = "Sign in first."
+
+
+class InvalidCredentials(ChatError):
+    code = "invalid_credentials"
+    http_status = 401
+    default_message = "E-mail or password is wrong."
+
+
+class InvalidToken(ChatError):
+    code = "invalid_token"
+    http_status = 403
+    default_message = "This conversation token is not valid or has expired."
+
+
+class Forbidden(ChatError):
+    code = "forbidden"
+    http_status = 403
+    default_message = "You may not do this."
+
+
+class NotFound(ChatError):
+    code = "not_found"
+    http_status = 404
+    default_message = "Not found."
+
+
+class Conflict(ChatError):
+    code = "conflict"
+    http_status = 409
+    default_message = "The request conflicts with the current state."
+
+
+class ConversationClosed(Conflict):
+    code = "conversation_closed"
+    default_message = "This conversation is closed."
+
+
+class StorageUnavailable(ChatError):
+    code = "unavailable"
+    http_status = 503
+    default_message = "The message could not be stored right now; please retry."
+
+
+class DecryptionFailed(ChatError):
+    """Raised when a ciphertext does not authenticate (tampered, moved or wrong key)."""
+
+    code = "decryption_failed"
+    http_status = 500
+    default_message = "Stored data failed its integrity check."

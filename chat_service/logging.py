@@ -1,0 +1,158 @@
+"""structlog set-up and the processor that keeps personal data out of every log line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "[redacted]"
+
+# Keys whose values are never logged, whatever they contain (compared case-insensitively,
+# ignoring '-' and '_'): message bodies, personal data and secrets.
+SENSITIVE_KEYS = frozenset(
+    k.replace("_", "")
+    for k in (
+        "text",
+        "body",
+        "message_text",
+        "content",
+        "email",
+        "e_mail",
+        "mail",
+        "name",
+        "visitor_name",
+        "ip",
+        "ip_address",
+        "remote",
+        "remote_addr",
+        "peer",
+        "peername",
+        "host_ip",
+        "x_forwarded_for",
+        "forwarded",
+        "user_agent",
+        "page_url",
+        "url_with_query",
+        "referer",
+        "referrer",
+        "token",
+        "resume_token",
+        "session",
+        "session_id",
+        "cookie",
+        "set_cookie",
+        "authorization",
+        "password",
+        "secret",
+        "key",
+        "master_key",
+        "data_key",
+        "auth",
+    )
+)
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
+_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_IPV6 = re.compile(
+    r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![0-9A-Fa-f:])"
+    r"|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:)*:(?::[0-9A-Fa-f]{1,4})+(?![0-9A-Fa-f:])"
+)
+# Resume tokens are "<conversation id>.<secret>"; session ids and other secrets are long
+# url-safe strings. Any run of 32+ such characters is treated as a secret.
+_TOKEN = re.compile(r"[A-Za-z0-9_\-]{32,}(?:\.[A-Za-z0-9_\-]{16,})?")
+
+
+# structlog's own bookkeeping; exceptions are scrubbed after they are rendered to text.
+_PASSTHROUGH = frozenset({"exc_info", "stack_info", "level", "logger", "timestamp"})
+
+
+def _norm(key: object) -> str:
+    return str(key).lower().replace("_", "").replace("-", "")
+
+
+def scrub_text(value: str) -> str:
+    value = _EMAIL.sub("[email]", value)
+    value = _IPV6.sub("[ip]", value)
+    value = _IPV4.sub("[ip]", value)
+    return _TOKEN.sub("[token]", value)
+
+
+def scrub(value: Any) -> Any:
+    """Recursively scrub a value: sensitive keys blanked, free text pattern-scrubbed."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: (REDACTED if _norm(k) in SENSITIVE_KEYS else scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [scrub(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub_text(repr(value))
+
+
+def redact_personal_data(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: no message text, e-mail, IP address or token in any log line."""
+    for key in list(event_dict):
+        if key in _PASSTHROUGH or key.startswith("_"):
+            continue
+        if key == "event":
+            event_dict[key] = scrub(event_dict[key])
+        elif _norm(key) in SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        else:
+            event_dict[key] = scrub(event_dict[key])
+    return event_dict
+
+
+def _scrub_exception(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    if "exception" in event_dict and isinstance(event_dict["exception"], str):
+        event_dict["exception"] = scrub_text(event_dict["exception"])
+    return event_dict
+
+
+def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> None:
+    """Route structlog and the standard library's logging through the same redacting chain."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+        redact_personal_data,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    final: list[Any] = [structlog.processors.format_exc_info, _scrub_exception]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *final, renderer],
+    )
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Access logs carry client IPs; we log requests ourselves without them.
+    logging.getLogger("aiohttp.access").disabled = True
+    for noisy in ("pymongo", "engineio", "socketio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> Any:
+    return structlog.stdlib.get_logger(name)

@@ -1,0 +1,63 @@
+"""Plain records passed between the domain and storage. No database types leak past storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ConversationStatus = Literal["open", "closed"]
+Sender = Literal["visitor", "agent"]
+Role = Literal["agent", "admin"]
+
+# Visitor fields we may store; each is encrypted under the conversation's data key.
+VISITOR_FIELDS = ("name", "email", "ip", "user_agent", "page_url", "language")
+
+
+@dataclass
+class Conversation:
+    id: str
+    status: ConversationStatus
+    created_at: datetime
+    last_activity_at: datetime
+    resume_token_hash: str
+    resume_expires_at: datetime
+    message_count: int = 0
+    assigned_agent_id: str | None = None
+    closed_at: datetime | None = None
+    offline: bool = False
+    notice_version: str | None = None
+    site_id: str | None = None
+    # field name -> ciphertext (see VISITOR_FIELDS)
+    visitor: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Message:
+    id: str
+    conversation_id: str
+    sender: Sender
+    client_id: str
+    created_at: datetime
+    text: bytes
+    text_length: int
+    agent_id: str | None = None
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    role: Role
+    password_hash: str
+    created_at: datetime
+    disabled: bool = False
+    display_name: str | None = None
+
+
+@dataclass
+class Session:
+    id_hash: str
+    user_id: str
+    created_at: datetime
+    last_seen_at: datetime

@@ -1,0 +1,31 @@
+"""Typed keys for the objects the application shares (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import socketio
+from aiohttp import web
+
+from chat_service.accounts import Accounts
+from chat_service.conversations import Conversations
+from chat_service.residency import ResidencyDecision
+from chat_service.settings import Settings
+from chat_service.storage import Database
+
+
+@dataclass
+class Services:
+    """Everything a handler may call, built once at start-up."""
+
+    settings: Settings
+    db: Database
+    conversations: Conversations
+    accounts: Accounts
+    sio: socketio.AsyncServer
+    residency: ResidencyDecision
+
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES = web.AppKey("services", Services)
+SIO = web.AppKey("sio", socketio.AsyncServer)

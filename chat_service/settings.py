@@ -1,0 +1,283 @@
+"""The one validated settings object, built once in `main` from the environment and flags.
+
+Every setting is listed in `SETTINGS_DOC` (the README's configuration table is generated from
+the same names). `load_settings` collects every problem and raises one `SettingsError` naming
+them all, so an operator fixes a broken deployment in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+# Atlas region names (AWS, GCP, Azure) for EU/EEA locations. Switzerland and the UK are left out:
+# they have adequacy decisions but are not EU/EEA; operators may add them explicitly.
+DEFAULT_EU_REGIONS: tuple[str, ...] = (
+    # AWS
+    "EU_CENTRAL_1",
+    "EU_WEST_1",
+    "EU_WEST_3",
+    "EU_NORTH_1",
+    "EU_SOUTH_1",
+    "EU_SOUTH_2",
+    # Google Cloud
+    "WESTERN_EUROPE",
+    "EUROPE_NORTH_1",
+    "EUROPE_NORTH_2",
+    "EUROPE_WEST_1",
+    "EUROPE_WEST_3",
+    "EUROPE_WEST_4",
+    "EUROPE_WEST_8",
+    "EUROPE_WEST_9",
+    "EUROPE_WEST_10",
+    "EUROPE_WEST_12",
+    "EUROPE_CENTRAL_2",
+    "EUROPE_SOUTHWEST_1",
+    # Azure
+    "EUROPE_NORTH",
+    "EUROPE_WEST",
+    "FRANCE_CENTRAL",
+    "FRANCE_SOUTH",
+    "GERMANY_WEST_CENTRAL",
+    "GERMANY_NORTH",
+    "SWEDEN_CENTRAL",
+    "SWEDEN_SOUTH",
+    "POLAND_CENTRAL",
+    "ITALY_NORTH",
+    "SPAIN_CENTRAL",
+    "NORWAY_EAST",
+    "NORWAY_WEST",
+    "AUSTRIA_EAST",
+    "BELGIUM_CENTRAL",
+    "DENMARK_EAST",
+)
+
+LogFormat = Literal["json", "console"]
+
+_DB_NAME = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingsError(Exception):
+    """Every bad or missing setting, in one message."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("Invalid settings:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Settings:
+    dev: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str | None = None
+    data_dir: Path = Path("var")
+    mongodb_uri: str | None = None
+    mongodb_database: str = "chat_service"
+    mongodb_timeout_ms: int = 10_000
+    master_key_file: Path | None = None
+    master_keys: str | None = field(default=None, repr=False)
+    allowed_regions: frozenset[str] = frozenset(DEFAULT_EU_REGIONS)
+    region_tag: str = "region"
+    allowed_origins: tuple[str, ...] = ()
+    max_text_length: int = 4000
+    resume_token_days: int = 30
+    session_idle_minutes: int = 480
+    trust_proxy: bool = False
+    redis_url: str | None = None
+    log_level: str = "INFO"
+    log_format: LogFormat = "json"
+
+    @property
+    def embedded(self) -> bool:
+        """True when we start SecantusDB ourselves (no MONGODB_URI given)."""
+        return self.mongodb_uri is None
+
+    @property
+    def effective_master_key_file(self) -> Path | None:
+        if self.master_key_file is not None:
+            return self.master_key_file
+        if self.master_keys is None and self.dev:
+            return self.data_dir / "master.keys"
+        return None
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+# name -> (environment variable, meaning). Defaults come from the dataclass.
+SETTINGS_DOC: dict[str, tuple[str, str]] = {
+    "dev": ("CHAT_DEV", "Development mode: embedded database allowed, dev master key, console logs."),
+    "host": ("CHAT_HOST", "Interface to listen on."),
+    "port": ("CHAT_PORT", "TCP port to listen on."),
+    "public_url": ("CHAT_PUBLIC_URL", "URL visitors reach the service at (printed, used for origins)."),
+    "data_dir": ("CHAT_DATA_DIR", "Folder for the embedded database and the dev master key."),
+    "mongodb_uri": ("MONGODB_URI", "MongoDB connection string; unset starts embedded SecantusDB (dev only)."),
+    "mongodb_database": ("CHAT_MONGODB_DATABASE", "Database name."),
+    "mongodb_timeout_ms": ("CHAT_MONGODB_TIMEOUT_MS", "Server selection / operation timeout in ms."),
+    "master_key_file": ("CHAT_MASTER_KEY_FILE", "Key ring file (JSON, mode 0600) of master keys."),
+    "master_keys": ("CHAT_MASTER_KEYS", "Master keys as `id:base64,id:base64`; the last is active."),
+    "allowed_regions": ("CHAT_ALLOWED_REGIONS", "Comma-separated EU/EEA region names the database may run in."),
+    "region_tag": ("CHAT_REGION_TAG", "Replica-set tag that names a node's region."),
+    "allowed_origins": ("CHAT_ALLOWED_ORIGINS", "Comma-separated origins allowed to open Socket.IO/API requests."),
+    "max_text_length": ("CHAT_MAX_TEXT_LENGTH", "Longest message text accepted, in characters."),
+    "resume_token_days": ("CHAT_RESUME_TOKEN_DAYS", "Days a visitor's resume token stays valid after last use."),
+    "session_idle_minutes": ("CHAT_SESSION_IDLE_MINUTES", "Agent session expiry after inactivity."),
+    "trust_proxy": ("CHAT_TRUST_PROXY", "Trust X-Forwarded-For/-Proto from the reverse proxy."),
+    "redis_url": ("CHAT_REDIS_URL", "Redis URL for multi-node event fan-out (unset: single node)."),
+    "log_level": ("CHAT_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR."),
+    "log_format": ("CHAT_LOG_FORMAT", "json or console (default: console in dev, json otherwise)."),
+}
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected true/false")
+
+
+def _parse_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _parse_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _parse_origin_list(raw: str) -> tuple[str, ...]:
+    origins = _parse_list(raw)
+    for origin in origins:
+        if origin != "*" and not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin):
+            raise ValueError(f"{origin!r} is not an origin like https://example.eu")
+    return origins
+
+
+def _parse_regions(raw: str) -> frozenset[str]:
+    regions = _parse_list(raw)
+    if not regions:
+        raise ValueError("at least one region is required")
+    return frozenset(regions)
+
+
+def _parse_db_name(raw: str) -> str:
+    if not _DB_NAME.fullmatch(raw):
+        raise ValueError("letters, digits, '_' and '-' only, 1-63 characters")
+    return raw
+
+
+def _parse_log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return value
+
+
+def _parse_log_format(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"json", "console"}:
+        raise ValueError("expected json or console")
+    return value
+
+
+def _parse_mongodb_uri(raw: str) -> str:
+    if not raw.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError("must start with mongodb:// or mongodb+srv://")
+    return raw
+
+
+def _parse_url(raw: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", raw):
+        raise ValueError("must be an http(s) URL")
+    return raw.rstrip("/")
+
+
+def _parse_str(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return raw.strip()
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "dev": _parse_bool,
+    "host": _parse_str,
+    "port": _parse_int(0, 65535),
+    "public_url": _parse_url,
+    "data_dir": lambda raw: Path(_parse_str(raw)),
+    "mongodb_uri": _parse_mongodb_uri,
+    "mongodb_database": _parse_db_name,
+    "mongodb_timeout_ms": _parse_int(100, 600_000),
+    "master_key_file": lambda raw: Path(_parse_str(raw)),
+    "master_keys": _parse_str,
+    "allowed_regions": _parse_regions,
+    "region_tag": _parse_str,
+    "allowed_origins": _parse_origin_list,
+    "max_text_length": _parse_int(1, 100_000),
+    "resume_token_days": _parse_int(1, 365),
+    "session_idle_minutes": _parse_int(1, 7 * 24 * 60),
+    "trust_proxy": _parse_bool,
+    "redis_url": _parse_str,
+    "log_level": _parse_log_level,
+    "log_format": _parse_log_format,
+}
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, str | None] | None = None
+) -> Settings:
+    """Build settings from the environment, then flag overrides (raw strings, like env values)."""
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, str] = {}
+    for name, (env_name, _) in SETTINGS_DOC.items():
+        if env.get(env_name) not in (None, ""):
+            raw[name] = env[env_name]
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            raw[name] = value
+
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, text in raw.items():
+        try:
+            values[name] = _PARSERS[name](text)
+        except ValueError as exc:
+            problems.append(f"{SETTINGS_DOC[name][0]}: {exc}")
+
+    if "log_format" not in values:
+        values["log_format"] = "console" if values.get("dev", False) else "json"
+    problems.extend(_cross_checks(values))
+    if problems:
+        raise SettingsError(problems)
+    return Settings(**values)
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    dev = bool(values.get("dev", False))
+    if not dev and values.get("mongodb_uri") is None:
+        problems.append(
+            "MONGODB_URI: required outside dev mode (the embedded database is for development; "
+            "set CHAT_DEV=true or pass --dev to use it)"
+        )
+    if not dev and values.get("master_key_file") is None and values.get("master_keys") is None:
+        problems.append("CHAT_MASTER_KEY_FILE or CHAT_MASTER_KEYS: a master key is required outside dev mode")
+    if values.get("master_key_file") is not None and values.get("master_keys") is not None:
+        problems.append("CHAT_MASTER_KEY_FILE and CHAT_MASTER_KEYS: set only one of them")
+    if not dev and "*" in values.get("allowed_origins", ()):
+        problems.append("CHAT_ALLOWED_ORIGINS: '*' is only allowed in dev mode")
+    return problems

@@ -1,0 +1,1 @@
+"""Socket.IO namespaces: parse and validate events, call the domain, acknowledge."""

@@ -1,0 +1,129 @@
+"""`/visitor`: the website visitor. Connecting stores nothing; the first message starts contact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chat_service.conversations import MessageView, VisitorContext, summary_to_wire
+from chat_service.errors import InvalidInput
+from chat_service.services import SERVICES, Services
+from chat_service.sockets.base import BaseNamespace, client_ip
+from chat_service.validation import parse_resume, parse_typing, parse_visitor_message
+
+NAMESPACE = "/visitor"
+
+
+def conversation_room(conversation_id: str) -> str:
+    return f"conv:{conversation_id}"
+
+
+def visitor_message(view: MessageView) -> dict[str, Any]:
+    """A message as a visitor sees it: no staff identifiers."""
+    wire = view.to_wire()
+    wire.pop("agent_id", None)
+    return wire
+
+
+class VisitorNamespace(BaseNamespace):
+    @property
+    def services(self) -> Services:
+        return self.app[SERVICES]
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        # Held in memory for this connection only; stored (encrypted) if the visitor writes.
+        request = environ.get("aiohttp.request")
+        user_agent = environ.get("HTTP_USER_AGENT")
+        context = VisitorContext(
+            ip=client_ip(request, self.services.settings.trust_proxy),
+            user_agent=user_agent[:512] if isinstance(user_agent, str) else None,
+        )
+        await self.save_session(sid, {"context": context, "conversation_id": None})
+
+    async def _session(self, sid: str) -> dict[str, Any]:
+        session: dict[str, Any] = await self.get_session(sid)
+        return session
+
+    async def on_message(self, sid: str, payload: object) -> dict[str, Any]:
+        services = self.services
+        incoming = parse_visitor_message(payload, services.settings.max_text_length)
+        session = await self._session(sid)
+        conversation_id = session.get("conversation_id")
+
+        if conversation_id is None:
+            started = await services.conversations.start(incoming, session["context"])
+            conversation_id = started.conversation.id
+            session["conversation_id"] = conversation_id
+            await self.save_session(sid, session)
+            await self.enter_room(sid, conversation_room(conversation_id))
+            await services.sio.emit(
+                "conversation_created",
+                {"conversation": summary_to_wire(started.conversation), "message": started.message.to_wire()},
+                room="agents",
+                namespace="/agent",
+            )
+            return {
+                "conversation_id": conversation_id,
+                "token": started.token,
+                "message": visitor_message(started.message),
+            }
+
+        if incoming.profile != type(incoming.profile)() or incoming.offline:
+            raise InvalidInput("Profile details are sent with the first message only.")
+        view, is_new, reopened = await services.conversations.visitor_send(
+            conversation_id, incoming.client_id, incoming.text
+        )
+        if is_new:
+            if reopened is not None:
+                await services.sio.emit(
+                    "conversation_updated",
+                    {"conversation": summary_to_wire(reopened)},
+                    room="agents",
+                    namespace="/agent",
+                )
+            await services.sio.emit("message", {"message": view.to_wire()}, room="agents", namespace="/agent")
+            await self.emit(
+                "message", {"message": visitor_message(view)}, room=conversation_room(conversation_id), skip_sid=sid
+            )
+        return {"conversation_id": conversation_id, "message": visitor_message(view)}
+
+    async def on_resume(self, sid: str, payload: object) -> dict[str, Any]:
+        token = parse_resume(payload)
+        conv, history = await self.services.conversations.resume(token)
+        session = await self._session(sid)
+        previous = session.get("conversation_id")
+        if previous is not None and previous != conv.id:
+            await self.leave_room(sid, conversation_room(previous))
+        session["conversation_id"] = conv.id
+        await self.save_session(sid, session)
+        await self.enter_room(sid, conversation_room(conv.id))
+        return {
+            "conversation_id": conv.id,
+            "status": conv.status,
+            "messages": [visitor_message(m) for m in history],
+        }
+
+    async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
+        _, typing = parse_typing(payload, with_conversation=False)
+        conversation_id = (await self._session(sid)).get("conversation_id")
+        if conversation_id is None:
+            return {}  # nothing to tell anyone before contact, and nothing is stored
+        await self.services.sio.emit(
+            "typing",
+            {"conversation_id": conversation_id, "typing": typing, "from": "visitor"},
+            room="agents",
+            namespace="/agent",
+        )
+        return {}
+
+    async def on_forget(self, sid: str, payload: object) -> dict[str, Any]:
+        """ "End chat and forget this device": the token stops working for everyone."""
+        if payload not in (None, {}):
+            raise InvalidInput("'forget' takes no fields.")
+        session = await self._session(sid)
+        conversation_id = session.get("conversation_id")
+        if conversation_id is not None:
+            await self.services.conversations.forget(conversation_id)
+            await self.leave_room(sid, conversation_room(conversation_id))
+            session["conversation_id"] = None
+            await self.save_session(sid, session)
+        return {}

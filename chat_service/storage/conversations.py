@@ -1,0 +1,154 @@
+"""Conversations and their messages. Only ciphertext, ids, timestamps, status and lengths."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from chat_service.models import Conversation, ConversationStatus, Message
+from chat_service.storage.database import translate_errors
+
+
+def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
+    return Conversation(
+        id=doc["_id"],
+        status=doc["status"],
+        created_at=doc["created_at"],
+        last_activity_at=doc["last_activity_at"],
+        resume_token_hash=doc["resume_token_hash"],
+        resume_expires_at=doc["resume_expires_at"],
+        message_count=doc.get("message_count", 0),
+        assigned_agent_id=doc.get("assigned_agent_id"),
+        closed_at=doc.get("closed_at"),
+        offline=doc.get("offline", False),
+        notice_version=doc.get("notice_version"),
+        site_id=doc.get("site_id"),
+        visitor={k: bytes(v) for k, v in doc.get("visitor", {}).items()},
+    )
+
+
+def _message_from_doc(doc: dict[str, Any]) -> Message:
+    return Message(
+        id=doc["_id"],
+        conversation_id=doc["conversation_id"],
+        sender=doc["sender"],
+        client_id=doc["client_id"],
+        created_at=doc["created_at"],
+        text=bytes(doc["text"]),
+        text_length=doc["text_length"],
+        agent_id=doc.get("agent_id"),
+    )
+
+
+class ConversationStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+        self._col = db.conversations
+
+    @translate_errors
+    async def insert(self, conv: Conversation) -> None:
+        await self._col.insert_one(
+            {
+                "_id": conv.id,
+                "status": conv.status,
+                "created_at": conv.created_at,
+                "last_activity_at": conv.last_activity_at,
+                "resume_token_hash": conv.resume_token_hash,
+                "resume_expires_at": conv.resume_expires_at,
+                "message_count": conv.message_count,
+                "assigned_agent_id": conv.assigned_agent_id,
+                "closed_at": conv.closed_at,
+                "offline": conv.offline,
+                "notice_version": conv.notice_version,
+                "site_id": conv.site_id,
+                "visitor": conv.visitor,
+            }
+        )
+
+    @translate_errors
+    async def get(self, conversation_id: str) -> Conversation | None:
+        doc = await self._col.find_one({"_id": conversation_id})
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def record_message(self, conversation_id: str, at: datetime) -> None:
+        """Count a newly stored message and move the activity clock."""
+        await self._col.update_one(
+            {"_id": conversation_id},
+            {"$inc": {"message_count": 1}, "$max": {"last_activity_at": at}},
+        )
+
+    @translate_errors
+    async def extend_resume(self, conversation_id: str, expires_at: datetime) -> None:
+        await self._col.update_one({"_id": conversation_id}, {"$max": {"resume_expires_at": expires_at}})
+
+    @translate_errors
+    async def revoke_resume(self, conversation_id: str) -> None:
+        await self._col.update_one({"_id": conversation_id}, {"$set": {"resume_token_hash": ""}})
+
+    @translate_errors
+    async def set_status(self, conversation_id: str, status: ConversationStatus, at: datetime) -> Conversation | None:
+        changes: dict[str, Any] = {"status": status, "closed_at": at if status == "closed" else None}
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id, "status": {"$ne": status}},
+            {"$set": changes, "$max": {"last_activity_at": at}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def by_status(self, status: ConversationStatus, limit: int) -> list[Conversation]:
+        cursor = (
+            self._col.find({"status": status}).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
+        )
+        return [_conversation_from_doc(doc) async for doc in cursor]
+
+
+class MessageStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+        self._col = db.messages
+
+    @translate_errors
+    async def insert_once(self, message: Message) -> tuple[Message, bool]:
+        """Store a message unless this sender already sent this client id here.
+
+        Returns the stored message (the earlier one on a resend) and whether it is new.
+        """
+        try:
+            await self._col.insert_one(
+                {
+                    "_id": message.id,
+                    "conversation_id": message.conversation_id,
+                    "sender": message.sender,
+                    "client_id": message.client_id,
+                    "created_at": message.created_at,
+                    "text": message.text,
+                    "text_length": message.text_length,
+                    "agent_id": message.agent_id,
+                }
+            )
+            return message, True
+        except DuplicateKeyError:
+            doc = await self._col.find_one(
+                {
+                    "conversation_id": message.conversation_id,
+                    "sender": message.sender,
+                    "client_id": message.client_id,
+                }
+            )
+            if doc is None:  # the duplicate was on _id itself: astronomically unlikely
+                raise
+            return _message_from_doc(doc), False
+
+    @translate_errors
+    async def history(self, conversation_id: str, limit: int) -> list[Message]:
+        cursor = (
+            self._col.find({"conversation_id": conversation_id})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        newest_first = [_message_from_doc(doc) async for doc in cursor]
+        return newest_first[::-1]

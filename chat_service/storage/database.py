@@ -1,0 +1,167 @@
+"""Client, write concern, indexes and topology description."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, WriteConcern
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure, PyMongoError, WTimeoutError
+from pymongo.read_concern import ReadConcern
+from pymongo.topology_description import TopologyDescription
+
+from chat_service.errors import StorageUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Acknowledged means on disk on a majority: without j=True SecantusDB loses acked writes on kill -9.
+DURABLE = WriteConcern(w="majority", j=True)
+# SecantusDB closes connections idle for 300 s; retire ours first.
+MAX_IDLE_MS = 240_000
+
+
+def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Turn driver connection errors into the domain's `StorageUnavailable`."""
+
+    @wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except (ConnectionFailure, WTimeoutError) as exc:
+            raise StorageUnavailable() from exc
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One server of the topology, as the residency check needs it."""
+
+    address: str
+    host: str
+    server_type: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def describe_nodes(topology: TopologyDescription) -> list[NodeInfo]:
+    nodes = []
+    for (host, port), server in sorted(topology.server_descriptions().items()):
+        nodes.append(
+            NodeInfo(
+                address=f"{host}:{port}",
+                host=host,
+                server_type=server.server_type_name,
+                tags={str(k): str(v) for k, v in (server.tags or {}).items()},
+            )
+        )
+    return nodes
+
+
+class Database:
+    """Owns the client and hands out the per-collection stores."""
+
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], name: str):
+        self.client = client
+        self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
+            name, write_concern=DURABLE, read_concern=ReadConcern("majority")
+        )
+        from chat_service.storage.conversations import ConversationStore, MessageStore
+        from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.users import SessionStore, UserStore
+
+        self.conversations = ConversationStore(self.db)
+        self.messages = MessageStore(self.db)
+        self.data_keys = DataKeyStore(self.db)
+        self.users = UserStore(self.db)
+        self.sessions = SessionStore(self.db)
+
+    async def ping(self) -> None:
+        try:
+            await self.client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StorageUnavailable("The database is not reachable.") from exc
+
+    def nodes(self) -> list[NodeInfo]:
+        return describe_nodes(self.client.topology_description)
+
+    async def ensure_indexes(self) -> None:
+        await self.db.messages.create_index(
+            [("conversation_id", ASCENDING), ("sender", ASCENDING), ("client_id", ASCENDING)],
+            unique=True,
+            name="idempotent_send",
+        )
+        await self.db.messages.create_index([("conversation_id", ASCENDING), ("created_at", ASCENDING)], name="history")
+        await self.db.conversations.create_index(
+            [("status", ASCENDING), ("last_activity_at", DESCENDING)], name="inbox"
+        )
+        await self.db.conversations.create_index([("last_activity_at", ASCENDING)], name="retention")
+        await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
+        await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
+
+    async def collection_counts(self) -> dict[str, int]:
+        names = await self.db.list_collection_names()
+        return {n: await self.db[n].count_documents({}) for n in sorted(names)}
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def make_client(uri: str, timeout_ms: int) -> AsyncMongoClient[dict[str, Any]]:
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        maxIdleTimeMS=MAX_IDLE_MS,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=min(timeout_ms, 10_000),
+        w="majority",
+        journal=True,
+        appname="chat-service",
+    )
+
+
+@asynccontextmanager
+async def open_database(uri: str, name: str, timeout_ms: int) -> AsyncIterator[Database]:
+    database = Database(make_client(uri, timeout_ms), name)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def wait_until_ready(uri: str, timeout_s: float) -> None:
+    """Poll `ping` until the server answers or the deadline passes."""
+    deadline = time.monotonic() + timeout_s
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, serverSelectionTimeoutMS=250, connectTimeoutMS=250)
+    try:
+        while True:
+            try:
+                await client.admin.command("ping")
+                return
+            except PyMongoError:
+                if time.monotonic() > deadline:
+                    raise StorageUnavailable("The embedded database did not start in time.") from None
+                await asyncio.sleep(0.05)
+    finally:
+        await client.close()
+
+
+async def discovered_nodes(database: Database, timeout_s: float) -> list[NodeInfo]:
+    """Nodes once every member of the topology has been reached (or the deadline passed).
+
+    After the first `ping` the driver may still be discovering secondaries; their tags are
+    unknown until it has spoken to them, so wait rather than judge them untagged.
+    """
+    await database.ping()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        nodes = database.nodes()
+        if all(n.server_type != "Unknown" for n in nodes) or time.monotonic() > deadline:
+            return nodes
+        await asyncio.sleep(0.05)

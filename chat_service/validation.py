@@ -1,0 +1,189 @@
+"""Strict parsing of untrusted payloads (socket events, HTTP bodies).
+
+Each parser takes whatever arrived and returns a typed, frozen value or raises `InvalidInput`
+naming the offending field. Unknown fields are rejected, so a typo never silently drops data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chat_service.errors import InvalidInput, TextTooLong
+
+CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+CONVERSATION_ID = re.compile(r"^c[0-9a-f]{24}$")
+EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,255}\.[^@\s\x00-\x1f]{2,63}$")
+LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
+NOTICE_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
+SITE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NAME = 200
+MAX_URL = 2048
+MAX_PASSWORD = 1024
+
+
+def _mapping(payload: object, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise InvalidInput("Expected an object.")
+    unknown = sorted(str(k) for k in payload if k not in allowed)
+    if unknown:
+        raise InvalidInput(f"Unknown field(s): {', '.join(unknown)[:200]}.", details={"fields": unknown[:20]})
+    missing = sorted(required - set(payload))
+    if missing:
+        raise InvalidInput(f"Missing field(s): {', '.join(missing)}.", details={"fields": missing})
+    return payload
+
+
+def _string(payload: Mapping[str, Any], name: str, *, max_len: int, pattern: re.Pattern[str] | None = None) -> str:
+    value = payload[name]
+    if not isinstance(value, str):
+        raise InvalidInput(f"'{name}' must be a string.", details={"field": name})
+    if len(value) > max_len:
+        raise InvalidInput(f"'{name}' is longer than {max_len} characters.", details={"field": name})
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InvalidInput(f"'{name}' is not in the expected format.", details={"field": name})
+    return value
+
+
+def _optional(payload: Mapping[str, Any], name: str, **kw: Any) -> str | None:
+    if payload.get(name) is None:
+        return None
+    return _string(payload, name, **kw)
+
+
+def _bool(payload: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = payload.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"'{name}' must be true or false.", details={"field": name})
+    return value
+
+
+def message_text(payload: Mapping[str, Any], max_len: int) -> str:
+    value = payload["text"]
+    if not isinstance(value, str):
+        raise InvalidInput("'text' must be a string.", details={"field": "text"})
+    text = value.strip()
+    if not text:
+        raise InvalidInput("'text' must not be empty.", details={"field": "text"})
+    if len(text) > max_len:
+        raise TextTooLong(f"The message is longer than {max_len} characters.", details={"max": max_len})
+    if "\x00" in text:
+        raise InvalidInput("'text' contains a NUL character.", details={"field": "text"})
+    return text
+
+
+@dataclass(frozen=True)
+class VisitorProfile:
+    name: str | None = None
+    email: str | None = None
+    page_url: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class VisitorMessageIn:
+    client_id: str
+    text: str
+    profile: VisitorProfile
+    offline: bool = False
+    notice_version: str | None = None
+    site_id: str | None = None
+
+
+def _url(payload: Mapping[str, Any], name: str) -> str | None:
+    value = _optional(payload, name, max_len=MAX_URL)
+    if value is not None and not re.fullmatch(r"https?://\S+", value):
+        raise InvalidInput(f"'{name}' must be an http(s) URL.", details={"field": name})
+    return value
+
+
+def parse_profile(payload: object) -> VisitorProfile:
+    data = _mapping(payload, {"name", "email", "page_url", "language"}, set())
+    name = _optional(data, "name", max_len=MAX_NAME)
+    email = _optional(data, "email", max_len=320, pattern=EMAIL)
+    return VisitorProfile(
+        name=name.strip() or None if name else None,
+        email=email.strip().lower() if email else None,
+        page_url=_url(data, "page_url"),
+        language=_optional(data, "language", max_len=35, pattern=LANGUAGE),
+    )
+
+
+def parse_visitor_message(payload: object, max_len: int) -> VisitorMessageIn:
+    data = _mapping(
+        payload, {"client_id", "text", "profile", "offline", "notice_version", "site_id"}, {"client_id", "text"}
+    )
+    profile = parse_profile(data["profile"]) if data.get("profile") is not None else VisitorProfile()
+    offline = _bool(data, "offline", False)
+    if offline and profile.email is None:
+        raise InvalidInput("An offline message needs an e-mail address.", details={"field": "profile.email"})
+    return VisitorMessageIn(
+        client_id=_string(data, "client_id", max_len=64, pattern=CLIENT_ID),
+        text=message_text(data, max_len),
+        profile=profile,
+        offline=offline,
+        notice_version=_optional(data, "notice_version", max_len=32, pattern=NOTICE_VERSION),
+        site_id=_optional(data, "site_id", max_len=64, pattern=SITE_ID),
+    )
+
+
+def parse_resume(payload: object) -> str:
+    data = _mapping(payload, {"token"}, {"token"})
+    return _string(data, "token", max_len=200)
+
+
+def parse_typing(payload: object, *, with_conversation: bool) -> tuple[str | None, bool]:
+    keys = {"typing", "conversation_id"} if with_conversation else {"typing"}
+    data = _mapping(payload, keys, keys)
+    typing = _bool(data, "typing", False)
+    conv = _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID) if with_conversation else None
+    return conv, typing
+
+
+def parse_conversation_ref(payload: object) -> str:
+    data = _mapping(payload, {"conversation_id"}, {"conversation_id"})
+    return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID)
+
+
+@dataclass(frozen=True)
+class AgentReplyIn:
+    conversation_id: str
+    client_id: str
+    text: str
+
+
+def parse_agent_reply(payload: object, max_len: int) -> AgentReplyIn:
+    data = _mapping(payload, {"conversation_id", "client_id", "text"}, {"conversation_id", "client_id", "text"})
+    return AgentReplyIn(
+        conversation_id=_string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID),
+        client_id=_string(data, "client_id", max_len=64, pattern=CLIENT_ID),
+        text=message_text(data, max_len),
+    )
+
+
+def parse_list(payload: object) -> tuple[str, int]:
+    data = _mapping(payload if payload is not None else {}, {"status", "limit"}, set())
+    status = data.get("status", "open")
+    if status not in ("open", "closed"):
+        raise InvalidInput("'status' must be 'open' or 'closed'.", details={"field": "status"})
+    limit = data.get("limit", 100)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
+        raise InvalidInput("'limit' must be a whole number from 1 to 500.", details={"field": "limit"})
+    return status, limit
+
+
+@dataclass(frozen=True)
+class LoginIn:
+    email: str
+    password: str
+
+
+def parse_login(payload: object) -> LoginIn:
+    data = _mapping(payload, {"email", "password"}, {"email", "password"})
+    email = _string(data, "email", max_len=320).strip().lower()
+    password = _string(data, "password", max_len=MAX_PASSWORD)
+    if not email or not password:
+        raise InvalidInput("E-mail and password are required.")
+    return LoginIn(email, password)
