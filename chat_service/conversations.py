@@ -17,10 +17,12 @@ from typing import Any
 
 from chat_service.crypto import DataKey, DataKeyCache, FieldRef, KeyRing, hash_token, new_secret
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound
+from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
 from chat_service.storage import Database
 from chat_service.validation import VisitorMessageIn
 
+log = get_logger(__name__)
 HISTORY_LIMIT = 200
 _TOKEN = re.compile(r"^(c[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$")
 
@@ -58,9 +60,10 @@ class MessageView:
     text: str
     created_at: datetime
     agent_id: str | None = None
+    unreadable: bool = False
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire: dict[str, Any] = {
             "id": self.id,
             "conversation_id": self.conversation_id,
             "sender": self.sender,
@@ -69,6 +72,9 @@ class MessageView:
             "created_at": iso(self.created_at),
             "agent_id": self.agent_id,
         }
+        if self.unreadable:
+            wire["unreadable"] = True
+        return wire
 
 
 def summary_to_wire(conv: Conversation) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import sys
@@ -58,10 +59,8 @@ SENSITIVE_KEYS = frozenset(
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(
-    r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:){2,7}(?::|[0-9A-Fa-f]{1,4})(?![0-9A-Fa-f:])"
-    r"|(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{1,4}:)*:(?::[0-9A-Fa-f]{1,4})+(?![0-9A-Fa-f:])"
-)
+# Candidates for IPv6 addresses (with optional zone or embedded IPv4); confirmed by `ipaddress`.
+_IPV6_CANDIDATE = re.compile(r"(?<![0-9A-Za-z:])[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*(?:%\w+)?")
 # Resume tokens are "<conversation id>.<secret>"; session ids and other secrets are long
 # url-safe strings. Any run of 32+ such characters is treated as a secret.
 _TOKEN = re.compile(r"[A-Za-z0-9_\-]{32,}(?:\.[A-Za-z0-9_\-]{16,})?")
@@ -75,9 +74,18 @@ def _norm(key: object) -> str:
     return str(key).lower().replace("_", "").replace("-", "")
 
 
+def _ipv6_or_keep(match: re.Match[str]) -> str:
+    candidate = match.group(0).split("%")[0]
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return match.group(0)
+    return "[ip]"
+
+
 def scrub_text(value: str) -> str:
     value = _EMAIL.sub("[email]", value)
-    value = _IPV6.sub("[ip]", value)
+    value = _IPV6_CANDIDATE.sub(_ipv6_or_keep, value)
     value = _IPV4.sub("[ip]", value)
     return _TOKEN.sub("[token]", value)
 
