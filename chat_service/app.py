@@ -12,7 +12,7 @@ from chat_service.accounts import Accounts
 from chat_service.api import health, session
 from chat_service.api.middleware import errors_middleware, security_headers_middleware
 from chat_service.conversations import Conversations
-from chat_service.crypto import KeyRing, load_key_ring
+from chat_service.crypto import KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
 from chat_service.residency import ResidencyDecision, decide
@@ -64,15 +64,15 @@ async def check_residency(db: Database, settings: Settings) -> ResidencyDecision
     return decide(nodes, settings.allowed_regions, tag=settings.region_tag, dev=settings.dev)
 
 
-def load_keys(settings: Settings) -> KeyRing:
-    ring, generated = load_key_ring(settings.effective_master_key_file, settings.master_keys, create=settings.dev)
-    if generated:
+def load_keys(settings: Settings) -> KeyRingSource:
+    source = KeyRingSource(settings.effective_master_key_file, settings.master_keys, create=settings.dev)
+    if source.generated:
         log.warning(
             "dev_master_key_generated",
             path=str(settings.effective_master_key_file),
             advice="development only: set CHAT_MASTER_KEY_FILE to a key kept apart from the database",
         )
-    return ring
+    return source
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -88,6 +88,14 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
     return app
+
+
+async def disconnect_clients(app: web.Application) -> None:
+    """Close every socket before the HTTP server stops; clients reconnect (to another node)."""
+    sio = app[SIO]
+    if sio.eio.sockets:
+        await sio.eio.disconnect()
+    await sio.shutdown()
 
 
 async def database_context(app: web.Application) -> AsyncIterator[None]:
@@ -123,9 +131,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(
-            db, keys, resume_days=settings.resume_token_days, reload_keys=lambda: load_keys(settings)
-        ),
+        conversations=Conversations(db, keys, resume_days=settings.resume_token_days),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes),
         sio=app[SIO],
         residency=residency,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -13,15 +14,24 @@ from pathlib import Path
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.app import EMBEDDED_URI_FILE, ResidencyRefused, check_residency, create_app, load_keys
+from chat_service.app import (
+    EMBEDDED_URI_FILE,
+    ResidencyRefused,
+    check_residency,
+    create_app,
+    disconnect_clients,
+    load_keys,
+)
 from chat_service.conversations import Conversations
 from chat_service.crypto import KeyRingError
 from chat_service.embedded import start_embedded
 from chat_service.errors import ChatError
-from chat_service.logging import configure_logging
+from chat_service.logging import configure_logging, get_logger
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
+
+log = get_logger("chat_service.cli")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 
-def _banner(settings: Settings, message: str) -> None:
+def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     dev = " --dev" if settings.dev else ""
     print(
@@ -96,20 +106,31 @@ def _banner(settings: Settings, message: str) -> None:
 def run(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        web.run_app(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            access_log=None,
-            print=lambda message: _banner(settings, message),
-        )
-    except ResidencyRefused as exc:
-        print(f"chat-service will not start: {exc}", file=sys.stderr)
-        return 1
-    except (KeyRingError, ChatError) as exc:
+        asyncio.run(serve(settings))
+    except (ResidencyRefused, KeyRingError, ChatError) as exc:
         print(f"chat-service will not start: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+async def serve(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then close sockets first so shutdown does not wait on them."""
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=3, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        _banner(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        log.info("shutting_down")
+        await disconnect_clients(app)
+    finally:
+        await runner.cleanup()
+        log.info("stopped")
 
 
 @asynccontextmanager
@@ -187,10 +208,11 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
 
 async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
     try:
-        ring = load_keys(settings)
+        source = load_keys(settings)
     except KeyRingError as exc:
         print(f"cannot rotate: {exc}", file=sys.stderr)
         return 1
+    ring = source.current()
     path: Path | None = settings.effective_master_key_file
     if not rewrap_only:
         if path is None or settings.master_keys is not None:
@@ -205,13 +227,13 @@ async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
         print(f"added master key {ring.active_id} to {path} (old keys stay until nothing uses them)")
     try:
         async with _database(settings) as db:
-            conversations = Conversations(db, ring, resume_days=settings.resume_token_days)
+            conversations = Conversations(db, source, resume_days=settings.resume_token_days)
             count = await conversations.rewrap_all()
             remaining = await db.data_keys.count_by_master_key()
     except ChatError as exc:
         print(f"re-wrapping failed: {exc.message}", file=sys.stderr)
         return 1
-    print(f"re-wrapped {count} data keys under {ring.active_id}; data keys per master key: {remaining}")
+    print(f"re-wrapped {count} data keys under {source.current().active_id}; data keys per master key: {remaining}")
     return 0
 
 

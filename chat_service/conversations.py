@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chat_service.crypto import DataKey, DataKeyCache, FieldRef, KeyRing, hash_token, new_secret
+from chat_service.crypto import DataKey, DataKeyCache, FieldRef, KeyRingSource, hash_token, new_secret
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
@@ -102,19 +102,17 @@ class Conversations:
     def __init__(
         self,
         db: Database,
-        keys: KeyRing,
+        keys: KeyRingSource,
         *,
         resume_days: int,
         clock: Callable[[], datetime] = utcnow,
         key_cache: DataKeyCache | None = None,
-        reload_keys: Callable[[], KeyRing] | None = None,
     ):
         self._db = db
         self._keys = keys
         self._resume = timedelta(days=resume_days)
         self._clock = clock
         self._cache = key_cache or DataKeyCache()
-        self._reload_keys = reload_keys
 
     # --- keys ----------------------------------------------------------------------------------
 
@@ -125,15 +123,17 @@ class Conversations:
         wrapped = await self._db.data_keys.get(conversation_id)
         if wrapped is None:
             raise NotFound("This conversation no longer exists.")
-        if not self._keys.has(wrapped.master_key_id) and self._reload_keys is not None:
-            # `keys rotate` ran while we were up: pick up the new master key.
-            self._keys = self._reload_keys()
-        key = self._keys.unwrap(conversation_id, wrapped)
+        key = self._keys.current().unwrap(conversation_id, wrapped)
         self._cache.put(conversation_id, key)
         return key
 
     def _view(self, key: DataKey, message: Message) -> MessageView:
-        text = key.decrypt(FieldRef("messages", message.id, "text"), message.text)
+        try:
+            text, unreadable = key.decrypt(FieldRef("messages", message.id, "text"), message.text), False
+        except DecryptionFailed:
+            # Tampered, moved or damaged: show the gap rather than hide the whole history.
+            log.warning("message_unreadable", conversation_id=message.conversation_id, message_id=message.id)
+            text, unreadable = "", True
         return MessageView(
             message.id,
             message.conversation_id,
@@ -142,6 +142,7 @@ class Conversations:
             text,
             message.created_at,
             message.agent_id,
+            unreadable,
         )
 
     def _seal_message(
@@ -177,7 +178,7 @@ class Conversations:
         """The visitor's first message: the moment contact begins and anything is stored."""
         now = self._clock()
         conversation_id = new_conversation_id()
-        key, wrapped = self._keys.new_data_key(conversation_id)
+        key, wrapped = self._keys.current().new_data_key(conversation_id)
         secret = new_secret()
         plain = {
             "name": first.profile.name,
@@ -308,7 +309,8 @@ class Conversations:
     async def rewrap_all(self) -> int:
         """Re-wrap every data key under the active master key. Messages are not touched."""
         count = 0
-        async for owner_id, wrapped in self._db.data_keys.not_under(self._keys.active_id):
-            if await self._db.data_keys.replace(owner_id, wrapped, self._keys.rewrap(owner_id, wrapped)):
+        ring = self._keys.current()
+        async for owner_id, wrapped in self._db.data_keys.not_under(ring.active_id):
+            if await self._db.data_keys.replace(owner_id, wrapped, ring.rewrap(owner_id, wrapped)):
                 count += 1
         return count

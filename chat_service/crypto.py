@@ -222,6 +222,35 @@ def load_key_ring(path: Path | None, spec: str | None, *, create: bool = False) 
     return KeyRing.from_json(path.read_text()), False
 
 
+class KeyRingSource:
+    """The current key ring, re-read when its file changes (after `keys rotate` on any host).
+
+    Checking costs one `stat` and is done only when a new data key is wrapped or an unknown
+    master key id is met, so new conversations are wrapped under the newest active key.
+    """
+
+    def __init__(self, path: Path | None, spec: str | None, *, create: bool = False):
+        self._path = path if spec is None else None
+        self._ring, self.generated = load_key_ring(path, spec, create=create)
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            stat = self._path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def current(self) -> KeyRing:
+        stamp = self._file_stamp()
+        if stamp is not None and stamp != self._stamp and self._path is not None:
+            self._ring, _ = load_key_ring(self._path, None)
+            self._stamp = stamp
+        return self._ring
+
+
 class DataKeyCache:
     """A bounded in-memory cache of unwrapped data keys, so hot conversations skip a round trip."""
 

@@ -126,29 +126,38 @@ async def test_session_cookie_is_secure_behind_tls_proxy(secantus: Any, tmp_path
     server = ServerProcess(secantus.uri, tmp_path / "s", env_extra={"CHAT_TRUST_PROXY": "true"}).start()
     try:
         server.create_user("tls@example.eu", AGENT_PASSWORD)
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
                 server.url + "/api/session",
                 json={"email": "tls@example.eu", "password": AGENT_PASSWORD},
                 headers={"X-Forwarded-Proto": "https"},
-            ) as r:
-                assert "Secure" in r.headers["Set-Cookie"]
+            ) as r,
+        ):
+            assert "Secure" in r.headers["Set-Cookie"]
     finally:
         server.stop()
 
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"[]", b'{"email": 1, "password": "x"}', b'{"email": "a@b.eu"}', b'{"email":"a@b.eu","password":"x","x":1}'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'{"email": 1, "password": "x"}',
+        b'{"email": "a@b.eu"}',
+        b'{"email":"a@b.eu","password":"x","x":1}',
+    ],
 )
 async def test_bad_login_bodies_get_a_clear_400(server: ServerProcess, body: bytes) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            server.url + "/api/session", data=body, headers={"Content-Type": "application/json"}
-        ) as r:
-            assert r.status == 400
-            problem = await r.json(content_type=None)
-            assert problem["code"] == "invalid_input" and problem["message"]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(server.url + "/api/session", data=body, headers={"Content-Type": "application/json"}) as r,
+    ):
+        assert r.status == 400
+        problem = await r.json(content_type=None)
+        assert problem["code"] == "invalid_input" and problem["message"]
 
 
 async def test_agent_event_with_bad_conversation_ids(server: ServerProcess, agent: tuple[str, str]) -> None:
