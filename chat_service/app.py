@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import socketio
 from aiohttp import web
@@ -34,14 +35,6 @@ class ResidencyRefused(Exception):
     def __init__(self, decision: ResidencyDecision):
         self.decision = decision
         super().__init__(decision.summary())
-
-
-@dataclass(frozen=True)
-class Startup:
-    """Facts start-up learned, for the banner."""
-
-    database: str
-    residency: ResidencyDecision
 
 
 def build_socket_server(settings: Settings) -> socketio.AsyncServer:
@@ -94,7 +87,10 @@ async def disconnect_clients(app: web.Application) -> None:
     """Close every socket before the HTTP server stops; clients reconnect (to another node)."""
     sio = app[SIO]
     if sio.eio.sockets:
-        await sio.eio.disconnect()
+        # A socket whose peer vanished can wait forever on its send queue: bound the wait.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await sio.eio.disconnect()
     await sio.shutdown()
 
 

@@ -117,7 +117,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "dev": ("CHAT_DEV", "Development mode: embedded database allowed, dev master key, console logs."),
     "host": ("CHAT_HOST", "Interface to listen on."),
     "port": ("CHAT_PORT", "TCP port to listen on."),
-    "public_url": ("CHAT_PUBLIC_URL", "URL visitors reach the service at (printed, used for origins)."),
+    "public_url": ("CHAT_PUBLIC_URL", "URL visitors reach the service at (shown in the start-up banner)."),
     "data_dir": ("CHAT_DATA_DIR", "Folder for the embedded database and the dev master key."),
     "mongodb_uri": ("MONGODB_URI", "MongoDB connection string; unset starts embedded SecantusDB (dev only)."),
     "mongodb_database": ("CHAT_MONGODB_DATABASE", "Database name."),
