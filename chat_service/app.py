@@ -38,7 +38,12 @@ class ResidencyRefused(Exception):
 
 
 def build_socket_server(settings: Settings) -> socketio.AsyncServer:
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    # Nodes that share a database share a channel, so two deployments on one Redis stay apart.
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=f"chat-service:{settings.mongodb_database}")
+        if settings.redis_url
+        else None
+    )
     origins: list[str] | str | None = list(settings.allowed_origins) or None
     if settings.allowed_origins == ("*",):
         origins = "*"
