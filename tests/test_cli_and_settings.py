@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from chat_service.settings import SETTINGS_DOC, SettingsError, load_settings
-from tests.helpers import SecantusProcess, ServerProcess, new_key_ring_file
+from tests.helpers import SecantusProcess, ServerProcess, new_hmac_keys_file, new_key_ring_file
 
 
 def test_all_problems_are_reported_at_once() -> None:
@@ -37,6 +37,7 @@ def test_production_needs_a_database_and_a_master_key() -> None:
         load_settings({})
     assert any("MONGODB_URI" in p for p in info.value.problems)
     assert any("master key" in p for p in info.value.problems)
+    assert any("CHAT_HMAC_KEYS_FILE" in p for p in info.value.problems)
 
 
 def test_dev_defaults_are_usable() -> None:
@@ -78,7 +79,11 @@ def test_run_with_bad_settings_prints_every_problem_without_a_traceback(tmp_path
 
 
 def test_production_mode_refuses_a_database_of_unknown_location(secantus: SecantusProcess, tmp_path: Path) -> None:
-    env = {"MONGODB_URI": secantus.uri, "CHAT_MASTER_KEY_FILE": str(new_key_ring_file(tmp_path / "k"))}
+    env = {
+        "MONGODB_URI": secantus.uri,
+        "CHAT_MASTER_KEY_FILE": str(new_key_ring_file(tmp_path / "k")),
+        "CHAT_HMAC_KEYS_FILE": str(new_hmac_keys_file(tmp_path / "h")),
+    }
     check = _cli(env, "check", cwd=tmp_path)
     assert check.returncode == 1
     assert "no 'region' tag" in check.stderr and "dev mode only" in check.stderr
@@ -105,10 +110,11 @@ def test_check_reports_an_unreachable_database(tmp_path: Path) -> None:
         "MONGODB_URI": "mongodb://127.0.0.1:1/?directConnection=true",
         "CHAT_MONGODB_TIMEOUT_MS": "300",
         "CHAT_MASTER_KEY_FILE": str(tmp_path / "missing.keys"),
+        "CHAT_HMAC_KEYS_FILE": str(tmp_path / "missing.hmac"),
     }
     result = _cli(env, "check", cwd=tmp_path)
     assert result.returncode == 1
-    assert "database" in result.stderr and "master key" in result.stderr
+    assert "database" in result.stderr and "master key" in result.stderr and "HMAC" in result.stderr
 
 
 def test_users_create_rejects_weak_passwords_and_duplicates(server: ServerProcess) -> None:

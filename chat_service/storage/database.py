@@ -72,6 +72,7 @@ class Database:
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
+        from chat_service.storage.audit import AuditStore
         from chat_service.storage.conversations import ConversationStore, MessageStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.users import SessionStore, UserStore
@@ -81,6 +82,7 @@ class Database:
         self.data_keys = DataKeyStore(self.db)
         self.users = UserStore(self.db)
         self.sessions = SessionStore(self.db)
+        self.audit = AuditStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -104,6 +106,8 @@ class Database:
         await self.db.conversations.create_index([("last_activity_at", ASCENDING)], name="retention")
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
+        await self.db.audit_events.create_index([("at", ASCENDING)], name="time")
+        await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()
