@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, PyMongoError, WTimeoutError
+from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError, WTimeoutError
 from pymongo.read_concern import ReadConcern
 from pymongo.topology_description import TopologyDescription
 
@@ -34,7 +34,8 @@ def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except (ConnectionFailure, WTimeoutError) as exc:
+        except (ConnectionFailure, WTimeoutError, InvalidOperation) as exc:
+            # InvalidOperation: the client was closed under us (shutting down).
             raise StorageUnavailable() from exc
 
     return wrapper
