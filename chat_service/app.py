@@ -141,12 +141,13 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     await db.ensure_indexes()
     keys = load_keys(settings)
     hmac_keys = load_hmac_keys(settings)
+    audit = AuditLog(db, hmac_keys)
     app[SERVICES] = Services(
         settings=settings,
         db=db,
         conversations=Conversations(db, keys, resume_days=settings.resume_token_days),
-        accounts=Accounts(db, idle_minutes=settings.session_idle_minutes),
-        audit=AuditLog(db, hmac_keys),
+        accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
+        audit=audit,
         hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,

@@ -207,9 +207,16 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
         password = _read_password(args.password_stdin)
         async with _database(settings) as db:
             await db.ensure_indexes()
-            user = await Accounts(db, idle_minutes=settings.session_idle_minutes).create_user(
+            hmac_keys = load_hmac_keys(settings)
+            accounts = Accounts(
+                db, idle_minutes=settings.session_idle_minutes, audit=AuditLog(db, hmac_keys), hmac_keys=hmac_keys
+            )
+            user = await accounts.create_user(
                 args.email, password, args.role, args.name
             )
+    except KeyRingError as exc:
+        print(f"could not create the account: {exc}", file=sys.stderr)
+        return 1
     except ChatError as exc:
         print(f"could not create the account: {exc.message}", file=sys.stderr)
         return 1

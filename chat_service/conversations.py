@@ -172,7 +172,7 @@ class Conversations:
         reopened = False
         if is_new:
             reopened = await self._db.conversations.record_message(
-                message.conversation_id, message.created_at, reopen=message.sender == "visitor"
+                message.conversation_id, message.id, message.created_at, reopen=message.sender == "visitor"
             )
         return self._view(key, stored), is_new, reopened
 
@@ -204,6 +204,7 @@ class Conversations:
             created_at=now,
             last_activity_at=message.created_at,
             message_count=1,
+            last_message_id=message.id,
             resume_token_hash=hash_token(secret),
             resume_expires_at=now + self._resume,
             offline=first.offline,

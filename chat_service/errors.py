@@ -55,6 +55,22 @@ class InvalidCredentials(ChatError):
     default_message = "E-mail or password is wrong."
 
 
+class PasswordChangeRequired(ChatError):
+    code = "password_change_required"
+    http_status = 403
+    default_message = "Choose a new password before you continue."
+
+
+class TooManyAttempts(ChatError):
+    code = "too_many_attempts"
+    http_status = 429
+    default_message = "Too many failed sign-ins; wait a moment and try again."
+
+    def __init__(self, retry_after: int):
+        super().__init__(details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class InvalidToken(ChatError):
     code = "invalid_token"
     http_status = 403

@@ -28,6 +28,7 @@ class Conversation:
     offline: bool = False
     notice_version: str | None = None
     site_id: str | None = None
+    last_message_id: str | None = None
     # field name -> ciphertext (see VISITOR_FIELDS)
     visitor: dict[str, bytes] = field(default_factory=dict)
 
@@ -53,6 +54,7 @@ class User:
     created_at: datetime
     disabled: bool = False
     display_name: str | None = None
+    must_change_password: bool = False
 
 
 @dataclass
@@ -61,6 +63,16 @@ class Session:
     user_id: str
     created_at: datetime
     last_seen_at: datetime
+    csrf_hash: str = ""
+
+
+@dataclass
+class CannedResponse:
+    id: str
+    shortcut: str
+    title: str
+    text: str
+    updated_at: datetime
 
 
 @dataclass

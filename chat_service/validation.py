@@ -15,6 +15,7 @@ from chat_service.errors import InvalidInput, TextTooLong
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONVERSATION_ID = re.compile(r"^c[0-9a-f]{24}$")
+USER_ID = re.compile(r"^u[0-9a-f]{24}$")
 EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,255}\.[^@\s\x00-\x1f]{2,63}$")
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,2}$")
 NOTICE_VERSION = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
@@ -163,11 +164,14 @@ def parse_agent_reply(payload: object, max_len: int) -> AgentReplyIn:
     )
 
 
+INBOX_VIEWS = ("waiting", "mine", "open", "closed")
+
+
 def parse_list(payload: object) -> tuple[str, int]:
     data = _mapping(payload if payload is not None else {}, {"status", "limit"}, set())
     status = data.get("status", "open")
-    if status not in ("open", "closed"):
-        raise InvalidInput("'status' must be 'open' or 'closed'.", details={"field": "status"})
+    if status not in INBOX_VIEWS:
+        raise InvalidInput("'status' must be waiting, mine, open or closed.", details={"field": "status"})
     limit = data.get("limit", 100)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
         raise InvalidInput("'limit' must be a whole number from 1 to 500.", details={"field": "limit"})
@@ -187,3 +191,70 @@ def parse_login(payload: object) -> LoginIn:
     if not email or not password:
         raise InvalidInput("E-mail and password are required.")
     return LoginIn(email, password)
+
+
+@dataclass(frozen=True)
+class PasswordChangeIn:
+    current: str
+    new: str
+
+
+def parse_password_change(payload: object) -> PasswordChangeIn:
+    data = _mapping(payload, {"current_password", "new_password"}, {"current_password", "new_password"})
+    return PasswordChangeIn(
+        _string(data, "current_password", max_len=MAX_PASSWORD), _string(data, "new_password", max_len=MAX_PASSWORD)
+    )
+
+
+def parse_new_user(payload: object) -> tuple[str, str, str | None]:
+    data = _mapping(payload, {"email", "role", "display_name"}, {"email", "role"})
+    email = _string(data, "email", max_len=320, pattern=EMAIL).strip().lower()
+    role = _string(data, "role", max_len=10)
+    if role not in ("agent", "admin"):
+        raise InvalidInput("'role' must be 'agent' or 'admin'.", details={"field": "role"})
+    return email, role, _optional(data, "display_name", max_len=MAX_NAME)
+
+
+def parse_user_changes(payload: object) -> dict[str, Any]:
+    data = _mapping(payload, {"role", "disabled", "display_name"}, set())
+    if not data:
+        raise InvalidInput("Nothing to change.")
+    changes: dict[str, Any] = {}
+    if "role" in data:
+        if data["role"] not in ("agent", "admin"):
+            raise InvalidInput("'role' must be 'agent' or 'admin'.", details={"field": "role"})
+        changes["role"] = data["role"]
+    if "disabled" in data:
+        changes["disabled"] = _bool(data, "disabled", False)
+    if "display_name" in data:
+        changes["display_name"] = _optional(data, "display_name", max_len=MAX_NAME)
+    return changes
+
+
+SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+def parse_canned(payload: object) -> tuple[str, str, str]:
+    data = _mapping(payload, {"shortcut", "title", "text"}, {"shortcut", "title", "text"})
+    title = _string(data, "title", max_len=100).strip()
+    if not title:
+        raise InvalidInput("'title' must not be empty.", details={"field": "title"})
+    return (
+        _string(data, "shortcut", max_len=32, pattern=SHORTCUT),
+        title,
+        message_text(data, 4000),
+    )
+
+
+def parse_claim(payload: object) -> tuple[str, str | None]:
+    data = _mapping(payload, {"conversation_id", "agent_id"}, {"conversation_id"})
+    agent_id = _optional(data, "agent_id", max_len=25, pattern=USER_ID)
+    return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID), agent_id
+
+
+def parse_read(payload: object) -> tuple[str, int]:
+    data = _mapping(payload, {"conversation_id", "seen"}, {"conversation_id", "seen"})
+    seen = data["seen"]
+    if not isinstance(seen, int) or isinstance(seen, bool) or not 0 <= seen <= 10_000_000:
+        raise InvalidInput("'seen' must be a whole number.", details={"field": "seen"})
+    return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID), seen

@@ -27,6 +27,7 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         offline=doc.get("offline", False),
         notice_version=doc.get("notice_version"),
         site_id=doc.get("site_id"),
+        last_message_id=doc.get("last_message_id"),
         visitor={k: bytes(v) for k, v in doc.get("visitor", {}).items()},
     )
 
@@ -64,6 +65,7 @@ class ConversationStore:
                 "offline": conv.offline,
                 "notice_version": conv.notice_version,
                 "site_id": conv.site_id,
+                "last_message_id": conv.last_message_id,
                 "visitor": conv.visitor,
             }
         )
@@ -74,14 +76,18 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def record_message(self, conversation_id: str, at: datetime, *, reopen: bool) -> bool:
+    async def record_message(self, conversation_id: str, message_id: str, at: datetime, *, reopen: bool) -> bool:
         """Count a newly stored message and move the activity clock, in one write.
 
         With `reopen`, a closed conversation opens again. Returns whether it was closed before.
         """
-        update: dict[str, Any] = {"$inc": {"message_count": 1}, "$max": {"last_activity_at": at}}
+        update: dict[str, Any] = {
+            "$inc": {"message_count": 1},
+            "$max": {"last_activity_at": at},
+            "$set": {"last_message_id": message_id},
+        }
         if reopen:
-            update["$set"] = {"status": "open", "closed_at": None}
+            update["$set"].update({"status": "open", "closed_at": None})
         before = await self._col.find_one_and_update(
             {"_id": conversation_id}, update, projection={"status": 1}, return_document=ReturnDocument.BEFORE
         )
@@ -106,9 +112,33 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def by_status(self, status: ConversationStatus, limit: int) -> list[Conversation]:
+    async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation | None, bool]:
+        """Assign to `agent_id`. Without `force` only if unassigned: one claim wins a race.
+
+        Returns the conversation after the attempt (None if it does not exist) and whether it won.
+        """
+        query: dict[str, Any] = {"_id": conversation_id}
+        if not force:
+            query["assigned_agent_id"] = None
+        doc = await self._col.find_one_and_update(
+            query, {"$set": {"assigned_agent_id": agent_id}}, return_document=ReturnDocument.AFTER
+        )
+        if doc is not None:
+            return _conversation_from_doc(doc), True
+        current = await self._col.find_one({"_id": conversation_id})
+        return (None if current is None else _conversation_from_doc(current)), False
+
+    @translate_errors
+    async def by_status(
+        self, status: ConversationStatus, limit: int, *, assigned_to: str | None = None, unassigned: bool = False
+    ) -> list[Conversation]:
+        query: dict[str, Any] = {"status": status}
+        if assigned_to is not None:
+            query["assigned_agent_id"] = assigned_to
+        elif unassigned:
+            query["assigned_agent_id"] = None
         cursor = (
-            self._col.find({"status": status}).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
+            self._col.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
         )
         return [_conversation_from_doc(doc) async for doc in cursor]
 
@@ -150,6 +180,10 @@ class MessageStore:
             return _message_from_doc(doc), False
 
     @translate_errors
+    async def by_ids(self, message_ids: list[str]) -> list[Message]:
+        return [_message_from_doc(doc) async for doc in self._col.find({"_id": {"$in": message_ids}})]
+
+    @translate_errors
     async def history(self, conversation_id: str, limit: int) -> list[Message]:
         cursor = (
             self._col.find({"conversation_id": conversation_id})
@@ -158,3 +192,23 @@ class MessageStore:
         )
         newest_first = [_message_from_doc(doc) async for doc in cursor]
         return newest_first[::-1]
+
+
+class ReadStore:
+    """How many messages of a conversation each agent has seen (for unread counts)."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+        self._col = db.conversation_reads
+
+    @translate_errors
+    async def mark(self, conversation_id: str, user_id: str, seen_count: int) -> None:
+        await self._col.update_one(
+            {"_id": f"{conversation_id}:{user_id}"},
+            {"$max": {"seen": seen_count}, "$set": {"conversation_id": conversation_id, "user_id": user_id}},
+            upsert=True,
+        )
+
+    @translate_errors
+    async def seen(self, user_id: str, conversation_ids: list[str]) -> dict[str, int]:
+        ids = [f"{c}:{user_id}" for c in conversation_ids]
+        return {doc["conversation_id"]: int(doc["seen"]) async for doc in self._col.find({"_id": {"$in": ids}})}

@@ -74,9 +74,11 @@ class Database:
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
         from chat_service.storage.audit import AuditStore
-        from chat_service.storage.conversations import ConversationStore, MessageStore
+        from chat_service.storage.canned import CannedStore
+        from chat_service.storage.presence import PresenceStore
+        from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
         from chat_service.storage.keys import DataKeyStore
-        from chat_service.storage.users import SessionStore, UserStore
+        from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)
         self.messages = MessageStore(self.db)
@@ -84,6 +86,10 @@ class Database:
         self.users = UserStore(self.db)
         self.sessions = SessionStore(self.db)
         self.audit = AuditStore(self.db)
+        self.throttle = LoginThrottleStore(self.db)
+        self.canned = CannedStore(self.db)
+        self.presence = PresenceStore(self.db)
+        self.reads = ReadStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -108,6 +114,10 @@ class Database:
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("at", ASCENDING)], name="time")
+        await self.db.canned_responses.create_index([("shortcut", ASCENDING)], unique=True, name="shortcut")
+        await self.db.agent_presence.create_index([("node_id", ASCENDING)], name="node")
+        await self.db.agent_presence.create_index([("user_id", ASCENDING)], name="user")
+        await self.db.conversation_reads.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
 
     async def collection_counts(self) -> dict[str, int]:

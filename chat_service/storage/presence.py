@@ -1,0 +1,45 @@
+"""Which agents are connected, across every node: one document per agent socket.
+
+Each node refreshes its own sockets' `seen_at`; entries of a crashed node age out, so presence
+never depends on a node shutting down cleanly.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from chat_service.storage.database import translate_errors
+
+
+class PresenceStore:
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+        self._col = db.agent_presence
+
+    @translate_errors
+    async def connected(self, socket_id: str, user_id: str, node_id: str, at: datetime) -> None:
+        await self._col.replace_one(
+            {"_id": socket_id}, {"user_id": user_id, "node_id": node_id, "seen_at": at}, upsert=True
+        )
+
+    @translate_errors
+    async def disconnected(self, socket_id: str) -> None:
+        await self._col.delete_one({"_id": socket_id})
+
+    @translate_errors
+    async def heartbeat(self, node_id: str, at: datetime) -> None:
+        await self._col.update_many({"node_id": node_id}, {"$set": {"seen_at": at}})
+
+    @translate_errors
+    async def online_users(self, since: datetime) -> set[str]:
+        return {str(u) for u in await self._col.distinct("user_id", {"seen_at": {"$gte": since}})}
+
+    @translate_errors
+    async def sockets_of(self, user_id: str) -> list[str]:
+        return [str(doc["_id"]) async for doc in self._col.find({"user_id": user_id}, {"_id": 1})]
+
+    @translate_errors
+    async def prune(self, before: datetime) -> None:
+        await self._col.delete_many({"seen_at": {"$lt": before}})
