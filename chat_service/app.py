@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import socketio
 from aiohttp import web
@@ -11,8 +12,9 @@ from aiohttp import web
 from chat_service.accounts import Accounts
 from chat_service.api import health, session
 from chat_service.api.middleware import errors_middleware, security_headers_middleware
+from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
-from chat_service.crypto import KeyRingSource
+from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
 from chat_service.residency import ResidencyDecision, decide
@@ -37,16 +39,13 @@ class ResidencyRefused(Exception):
         super().__init__(decision.summary())
 
 
-@dataclass(frozen=True)
-class Startup:
-    """Facts start-up learned, for the banner."""
-
-    database: str
-    residency: ResidencyDecision
-
-
 def build_socket_server(settings: Settings) -> socketio.AsyncServer:
-    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    # Nodes that share a database share a channel, so two deployments on one Redis stay apart.
+    manager = (
+        socketio.AsyncRedisManager(settings.redis_url, channel=f"chat-service:{settings.mongodb_database}")
+        if settings.redis_url
+        else None
+    )
     origins: list[str] | str | None = list(settings.allowed_origins) or None
     if settings.allowed_origins == ("*",):
         origins = "*"
@@ -76,6 +75,16 @@ def load_keys(settings: Settings) -> KeyRingSource:
     return source
 
 
+def load_hmac_keys(settings: Settings) -> HmacKeys:
+    path = settings.effective_hmac_keys_file
+    if path is None:
+        raise KeyRingError("no HMAC key file configured (CHAT_HMAC_KEYS_FILE)")
+    keys, generated = HmacKeys.load(path, create=settings.dev)
+    if generated:
+        log.warning("dev_hmac_keys_generated", path=str(path), advice="development only")
+    return keys
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, security_headers_middleware], client_max_size=64 * 1024)
     app[SETTINGS] = settings
@@ -96,7 +105,10 @@ async def disconnect_clients(app: web.Application) -> None:
     """Close every socket before the HTTP server stops; clients reconnect (to another node)."""
     sio = app[SIO]
     if sio.eio.sockets:
-        await sio.eio.disconnect()
+        # A socket whose peer vanished can wait forever on its send queue: bound the wait.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await sio.eio.disconnect()
     await sio.shutdown()
 
 
@@ -130,11 +142,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     log.info("residency_verified", regions=list(residency.regions))
     await db.ensure_indexes()
     keys = load_keys(settings)
+    hmac_keys = load_hmac_keys(settings)
     app[SERVICES] = Services(
         settings=settings,
         db=db,
         conversations=Conversations(db, keys, resume_days=settings.resume_token_days),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes),
+        audit=AuditLog(db, hmac_keys),
+        hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,
     )

@@ -20,8 +20,10 @@ from chat_service.app import (
     check_residency,
     create_app,
     disconnect_clients,
+    load_hmac_keys,
     load_keys,
 )
+from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import KeyRingError
 from chat_service.embedded import start_embedded
@@ -58,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="master key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", parents=[common], help="add a new master key and re-wrap all data keys")
     rotate.add_argument("--rewrap-only", action="store_true", help="do not add a key; re-wrap under the active one")
+
+    audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", parents=[common], help="check the audit chain; exit 1 if it is broken")
     return parser
 
 
@@ -85,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(check(settings))
     if args.command == "users":
         return asyncio.run(create_user(settings, args))
+    if args.command == "audit":
+        return asyncio.run(verify_audit(settings))
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 
@@ -165,6 +172,10 @@ async def check(settings: Settings) -> int:
     except KeyRingError as exc:
         problems.append(f"master key: {exc}")
     try:
+        load_hmac_keys(settings)
+    except KeyRingError as exc:
+        problems.append(f"HMAC keys: {exc}")
+    try:
         async with _database(settings) as db:
             decision = await check_residency(db, settings)
             if decision.allowed:
@@ -235,6 +246,23 @@ async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
         return 1
     print(f"re-wrapped {count} data keys under {source.current().active_id}; data keys per master key: {remaining}")
     return 0
+
+
+async def verify_audit(settings: Settings) -> int:
+    try:
+        keys = load_hmac_keys(settings)
+        async with _database(settings) as db:
+            report = await AuditLog(db, keys).verify()
+    except (KeyRingError, ChatError) as exc:
+        print(f"cannot verify the audit log: {exc}", file=sys.stderr)
+        return 2
+    if report.intact:
+        print(f"audit chain intact: {report.checked} events")
+        return 0
+    print(f"audit chain BROKEN ({report.checked} events checked):", file=sys.stderr)
+    for problem in report.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -166,11 +166,15 @@ class Conversations:
             agent_id=agent_id,
         )
 
-    async def _store(self, key: DataKey, message: Message) -> tuple[MessageView, bool]:
+    async def _store(self, key: DataKey, message: Message) -> tuple[MessageView, bool, bool]:
+        """Store once; returns the view, whether it is new, and whether it reopened the conversation."""
         stored, is_new = await self._db.messages.insert_once(message)
+        reopened = False
         if is_new:
-            await self._db.conversations.record_message(message.conversation_id, message.created_at)
-        return self._view(key, stored), is_new
+            reopened = await self._db.conversations.record_message(
+                message.conversation_id, message.created_at, reopen=message.sender == "visitor"
+            )
+        return self._view(key, stored), is_new, reopened
 
     # --- visitors ------------------------------------------------------------------------------
 
@@ -193,11 +197,13 @@ class Conversations:
             for name, value in plain.items()
             if value
         }
+        message = self._seal_message(key, conversation_id, "visitor", first.client_id, first.text)
         conv = Conversation(
             id=conversation_id,
             status="open",
             created_at=now,
-            last_activity_at=now,
+            last_activity_at=message.created_at,
+            message_count=1,
             resume_token_hash=hash_token(secret),
             resume_expires_at=now + self._resume,
             offline=first.offline,
@@ -209,10 +215,9 @@ class Conversations:
         await self._db.data_keys.put(conversation_id, wrapped, now)
         await self._db.conversations.insert(conv)
         self._cache.put(conversation_id, key)
-        message = self._seal_message(key, conversation_id, "visitor", first.client_id, first.text)
-        view, _ = await self._store(key, message)
-        conv.message_count = 1
-        return Started(conv, view, f"{conversation_id}.{secret}")
+        # Counted in the conversation already: one write fewer on the first message.
+        stored, _ = await self._db.messages.insert_once(message)
+        return Started(conv, self._view(key, stored), f"{conversation_id}.{secret}")
 
     async def resume(self, token: str) -> tuple[Conversation, list[MessageView]]:
         conversation_id = self.conversation_for_token_format(token)
@@ -244,11 +249,8 @@ class Conversations:
         """
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "visitor", client_id, text)
-        view, is_new = await self._store(key, message)
-        reopened = None
-        if is_new:
-            reopened = await self._db.conversations.set_status(conversation_id, "open", self._clock())
-        return view, is_new, reopened
+        view, is_new, reopened = await self._store(key, message)
+        return view, is_new, (await self.get(conversation_id)) if reopened else None
 
     async def forget(self, conversation_id: str) -> None:
         """The visitor's "forget this device": the resume token stops working."""
@@ -294,7 +296,8 @@ class Conversations:
             raise ConversationClosed()
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "agent", client_id, text, agent.id)
-        return await self._store(key, message)
+        view, is_new, _ = await self._store(key, message)
+        return view, is_new
 
     async def set_status(self, conversation_id: str, status: str) -> Conversation:
         changed = await self._db.conversations.set_status(

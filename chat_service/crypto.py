@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -190,15 +191,7 @@ class KeyRing:
         return cls({key_id: AESGCM.generate_key(bit_length=256)}, key_id)
 
     def save(self, path: Path) -> None:
-        """Write atomically with mode 0600."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(self.to_json())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        _write_private(path, self.to_json())
 
 
 def load_key_ring(path: Path | None, spec: str | None, *, create: bool = False) -> tuple[KeyRing, bool]:
@@ -249,6 +242,64 @@ class KeyRingSource:
             self._ring, _ = load_key_ring(self._path, None)
             self._stamp = stamp
         return self._ring
+
+
+HMAC_PURPOSES = ("audit", "blind_index", "pseudonym")
+
+
+class HmacKeys:
+    """Keyed hashes with keys kept apart from the database, one key per purpose.
+
+    - `audit`: chains audit events, so a database writer cannot forge a consistent chain;
+    - `blind_index`: finds a person's conversations by e-mail without storing the address;
+    - `pseudonym`: derives stable pseudonyms that only the key holder can link to a person.
+    """
+
+    def __init__(self, keys: dict[str, bytes]):
+        missing = [p for p in HMAC_PURPOSES if len(keys.get(p, b"")) < 32]
+        if missing:
+            raise KeyRingError(f"HMAC key file lacks 256-bit keys for: {', '.join(missing)}")
+        self._keys = dict(keys)
+
+    def __repr__(self) -> str:
+        return "HmacKeys(<hidden>)"
+
+    def mac(self, purpose: str, data: bytes) -> str:
+        return hmac.new(self._keys[purpose], data, hashlib.sha256).hexdigest()
+
+    def blind_index(self, email: str) -> str:
+        return self.mac("blind_index", email.strip().lower().encode())
+
+    def pseudonym(self, value: str) -> str:
+        return self.mac("pseudonym", value.encode())[:16]
+
+    @classmethod
+    def load(cls, path: Path, *, create: bool = False) -> tuple[HmacKeys, bool]:
+        if not path.exists():
+            if not create:
+                raise KeyRingError(f"HMAC key file {path} does not exist")
+            keys = {p: secrets.token_bytes(32) for p in HMAC_PURPOSES}
+            _write_private(path, json.dumps({p: base64.b64encode(k).decode() for p, k in keys.items()}, indent=2))
+            return cls(keys), True
+        if path.stat().st_mode & 0o077:
+            raise KeyRingError(f"HMAC key file {path} must not be readable by others (chmod 600)")
+        try:
+            doc = json.loads(path.read_text())
+            return cls({str(k): base64.b64decode(v, validate=True) for k, v in doc.items()}), False
+        except (ValueError, TypeError, AttributeError, binascii.Error):
+            raise KeyRingError("HMAC key file is malformed") from None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write atomically with mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 class DataKeyCache:

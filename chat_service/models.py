@@ -61,3 +61,16 @@ class Session:
     user_id: str
     created_at: datetime
     last_seen_at: datetime
+
+
+@dataclass
+class AuditEvent:
+    seq: int
+    at: datetime
+    actor_id: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, str | int | bool | None]
+    prev_mac: str
+    mac: str

@@ -8,7 +8,9 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
+from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
+from chat_service.crypto import HmacKeys
 from chat_service.residency import ResidencyDecision
 from chat_service.settings import Settings
 from chat_service.storage import Database
@@ -22,6 +24,8 @@ class Services:
     db: Database
     conversations: Conversations
     accounts: Accounts
+    audit: AuditLog
+    hmac_keys: HmacKeys
     sio: socketio.AsyncServer
     residency: ResidencyDecision
 

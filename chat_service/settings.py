@@ -86,6 +86,7 @@ class Settings:
     mongodb_timeout_ms: int = 10_000
     master_key_file: Path | None = None
     master_keys: str | None = field(default=None, repr=False)
+    hmac_keys_file: Path | None = None
     allowed_regions: frozenset[str] = frozenset(DEFAULT_EU_REGIONS)
     region_tag: str = "region"
     allowed_origins: tuple[str, ...] = ()
@@ -104,6 +105,12 @@ class Settings:
         return self.mongodb_uri is None
 
     @property
+    def effective_hmac_keys_file(self) -> Path | None:
+        if self.hmac_keys_file is not None:
+            return self.hmac_keys_file
+        return self.data_dir / "hmac.keys" if self.dev else None
+
+    @property
     def effective_master_key_file(self) -> Path | None:
         if self.master_key_file is not None:
             return self.master_key_file
@@ -120,13 +127,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "dev": ("CHAT_DEV", "Development mode: embedded database allowed, dev master key, console logs."),
     "host": ("CHAT_HOST", "Interface to listen on."),
     "port": ("CHAT_PORT", "TCP port to listen on."),
-    "public_url": ("CHAT_PUBLIC_URL", "URL visitors reach the service at (printed, used for origins)."),
+    "public_url": ("CHAT_PUBLIC_URL", "URL visitors reach the service at (shown in the start-up banner)."),
     "data_dir": ("CHAT_DATA_DIR", "Folder for the embedded database and the dev master key."),
     "mongodb_uri": ("MONGODB_URI", "MongoDB connection string; unset starts embedded SecantusDB (dev only)."),
     "mongodb_database": ("CHAT_MONGODB_DATABASE", "Database name."),
     "mongodb_timeout_ms": ("CHAT_MONGODB_TIMEOUT_MS", "Server selection / operation timeout in ms."),
     "master_key_file": ("CHAT_MASTER_KEY_FILE", "Key ring file (JSON, mode 0600) of master keys."),
     "master_keys": ("CHAT_MASTER_KEYS", "Master keys as `id:base64,id:base64`; the last is active."),
+    "hmac_keys_file": (
+        "CHAT_HMAC_KEYS_FILE",
+        "JSON file (mode 0600) of HMAC keys for the audit chain, e-mail blind index and pseudonyms.",
+    ),
     "allowed_regions": ("CHAT_ALLOWED_REGIONS", "Comma-separated EU/EEA region names the database may run in."),
     "region_tag": ("CHAT_REGION_TAG", "Replica-set tag that names a node's region."),
     "allowed_origins": ("CHAT_ALLOWED_ORIGINS", "Comma-separated origins allowed to open Socket.IO/API requests."),
@@ -237,6 +248,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mongodb_timeout_ms": _parse_int(100, 600_000),
     "master_key_file": lambda raw: Path(_parse_str(raw)),
     "master_keys": _parse_str,
+    "hmac_keys_file": lambda raw: Path(_parse_str(raw)),
     "allowed_regions": _parse_regions,
     "region_tag": _parse_str,
     "allowed_origins": _parse_origin_list,
@@ -290,6 +302,8 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         )
     if not dev and values.get("master_key_file") is None and values.get("master_keys") is None:
         problems.append("CHAT_MASTER_KEY_FILE or CHAT_MASTER_KEYS: a master key is required outside dev mode")
+    if not dev and values.get("hmac_keys_file") is None:
+        problems.append("CHAT_HMAC_KEYS_FILE: an HMAC key file is required outside dev mode")
     if values.get("master_key_file") is not None and values.get("master_keys") is not None:
         problems.append("CHAT_MASTER_KEY_FILE and CHAT_MASTER_KEYS: set only one of them")
     if not dev and "*" in values.get("allowed_origins", ()):

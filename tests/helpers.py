@@ -114,6 +114,14 @@ def new_key_ring_file(path: Path) -> Path:
     return path
 
 
+def new_hmac_keys_file(path: Path) -> Path:
+    path.write_text(
+        json.dumps({p: base64.b64encode(os.urandom(32)).decode() for p in ("audit", "blind_index", "pseudonym")})
+    )
+    path.chmod(0o600)
+    return path
+
+
 @dataclass
 class ServerProcess:
     """`python -m chat_service run` with its own database name; logs captured as JSON lines."""

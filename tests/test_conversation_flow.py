@@ -157,3 +157,16 @@ async def test_concurrent_visitors_all_stored(server: ServerProcess, n: int) -> 
     assert server.db().messages.count_documents({}) == n
     for c, _ in clients:
         await c.disconnect()
+
+
+async def test_concurrent_first_messages_start_one_conversation(server: ServerProcess) -> None:
+    visitor, _ = await visitor_client(server)
+    acks = await asyncio.gather(
+        *(call(visitor, "/visitor", "message", {"client_id": f"v{i}", "text": f"snel {i}"}) for i in range(5))
+    )
+    assert all(a["ok"] for a in acks)
+    assert len({a["conversation_id"] for a in acks}) == 1
+    assert sum("token" in a for a in acks) == 1
+    assert server.db().conversations.count_documents({}) == 1
+    assert server.db().conversations.find_one()["message_count"] == 5
+    await visitor.disconnect()

@@ -68,7 +68,10 @@ class AgentNamespace(BaseNamespace):
         conversation_id = parse_conversation_ref(payload)
         user = await self._user(sid)
         conv, visitor, messages = await self.services.conversations.open(conversation_id)
-        log.info("conversation_opened", user_id=user.id, conversation_id=conversation_id)
+        # Accounted for before anything decrypted leaves the server.
+        await self.services.audit.record(
+            user.id, "conversation.opened", target_type="conversation", target_id=conversation_id
+        )
         return {
             "conversation": {**summary_to_wire(conv), "visitor": visitor, "notice_version": conv.notice_version},
             "messages": [m.to_wire() for m in messages],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
@@ -11,7 +12,7 @@ from chat_service.errors import InvalidInput
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
-from chat_service.validation import parse_resume, parse_typing, parse_visitor_message
+from chat_service.validation import VisitorMessageIn, parse_resume, parse_typing, parse_visitor_message
 
 NAMESPACE = "/visitor"
 
@@ -44,7 +45,9 @@ class VisitorNamespace(BaseNamespace):
             ip=client_ip(request, self.services.settings.trust_proxy),
             user_agent=user_agent[:512] if isinstance(user_agent, str) else None,
         )
-        await self.save_session(sid, {"context": context, "conversation_id": None})
+        # The lock serialises this connection's sends: python-socketio runs handlers
+        # concurrently, and two first messages must not start two conversations.
+        await self.save_session(sid, {"context": context, "conversation_id": None, "lock": asyncio.Lock()})
 
     async def _session(self, sid: str) -> dict[str, Any]:
         session: dict[str, Any] = await self.get_session(sid)
@@ -54,8 +57,12 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         incoming = parse_visitor_message(payload, services.settings.max_text_length)
         session = await self._session(sid)
-        conversation_id = session.get("conversation_id")
+        async with session["lock"]:
+            return await self._send(sid, session, incoming)
 
+    async def _send(self, sid: str, session: dict[str, Any], incoming: VisitorMessageIn) -> dict[str, Any]:
+        services = self.services
+        conversation_id = session.get("conversation_id")
         if conversation_id is None:
             started = await services.conversations.start(incoming, session["context"])
             conversation_id = started.conversation.id
@@ -95,14 +102,15 @@ class VisitorNamespace(BaseNamespace):
 
     async def on_resume(self, sid: str, payload: object) -> dict[str, Any]:
         token = parse_resume(payload)
-        conv, history = await self.services.conversations.resume(token)
         session = await self._session(sid)
-        previous = session.get("conversation_id")
-        if previous is not None and previous != conv.id:
-            await self.leave_room(sid, conversation_room(previous))
-        session["conversation_id"] = conv.id
-        await self.save_session(sid, session)
-        await self.enter_room(sid, conversation_room(conv.id))
+        async with session["lock"]:
+            conv, history = await self.services.conversations.resume(token)
+            previous = session.get("conversation_id")
+            if previous is not None and previous != conv.id:
+                await self.leave_room(sid, conversation_room(previous))
+            session["conversation_id"] = conv.id
+            await self.save_session(sid, session)
+            await self.enter_room(sid, conversation_room(conv.id))
         return {
             "conversation_id": conv.id,
             "status": conv.status,
@@ -123,14 +131,15 @@ class VisitorNamespace(BaseNamespace):
         return {}
 
     async def on_forget(self, sid: str, payload: object) -> dict[str, Any]:
-        """ "End chat and forget this device": the token stops working for everyone."""
+        """End the chat and forget this device: the token stops working for everyone."""
         if payload not in (None, {}):
             raise InvalidInput("'forget' takes no fields.")
         session = await self._session(sid)
-        conversation_id = session.get("conversation_id")
-        if conversation_id is not None:
-            await self.services.conversations.forget(conversation_id)
-            await self.leave_room(sid, conversation_room(conversation_id))
-            session["conversation_id"] = None
-            await self.save_session(sid, session)
+        async with session["lock"]:
+            conversation_id = session.get("conversation_id")
+            if conversation_id is not None:
+                await self.services.conversations.forget(conversation_id)
+                await self.leave_room(sid, conversation_room(conversation_id))
+                session["conversation_id"] = None
+                await self.save_session(sid, session)
         return {}

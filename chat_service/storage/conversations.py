@@ -74,12 +74,18 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def record_message(self, conversation_id: str, at: datetime) -> None:
-        """Count a newly stored message and move the activity clock."""
-        await self._col.update_one(
-            {"_id": conversation_id},
-            {"$inc": {"message_count": 1}, "$max": {"last_activity_at": at}},
+    async def record_message(self, conversation_id: str, at: datetime, *, reopen: bool) -> bool:
+        """Count a newly stored message and move the activity clock, in one write.
+
+        With `reopen`, a closed conversation opens again. Returns whether it was closed before.
+        """
+        update: dict[str, Any] = {"$inc": {"message_count": 1}, "$max": {"last_activity_at": at}}
+        if reopen:
+            update["$set"] = {"status": "open", "closed_at": None}
+        before = await self._col.find_one_and_update(
+            {"_id": conversation_id}, update, projection={"status": 1}, return_document=ReturnDocument.BEFORE
         )
+        return before is not None and before["status"] == "closed"
 
     @translate_errors
     async def extend_resume(self, conversation_id: str, expires_at: datetime) -> None:

@@ -12,7 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, PyMongoError, WTimeoutError
+from pymongo.errors import ConnectionFailure, InvalidOperation, PyMongoError, WTimeoutError
 from pymongo.read_concern import ReadConcern
 from pymongo.topology_description import TopologyDescription
 
@@ -34,7 +34,8 @@ def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await fn(*args, **kwargs)
-        except (ConnectionFailure, WTimeoutError) as exc:
+        except (ConnectionFailure, WTimeoutError, InvalidOperation) as exc:
+            # InvalidOperation: the client was closed under us (shutting down).
             raise StorageUnavailable() from exc
 
     return wrapper
@@ -72,6 +73,7 @@ class Database:
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
+        from chat_service.storage.audit import AuditStore
         from chat_service.storage.conversations import ConversationStore, MessageStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.users import SessionStore, UserStore
@@ -81,6 +83,7 @@ class Database:
         self.data_keys = DataKeyStore(self.db)
         self.users = UserStore(self.db)
         self.sessions = SessionStore(self.db)
+        self.audit = AuditStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -104,6 +107,8 @@ class Database:
         await self.db.conversations.create_index([("last_activity_at", ASCENDING)], name="retention")
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
+        await self.db.audit_events.create_index([("at", ASCENDING)], name="time")
+        await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()
