@@ -26,6 +26,7 @@ from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
+from chat_service.web import setup_widget
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SIO] = sio
     app.add_routes(health.routes)
     app.add_routes(session.routes)
+    setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
     return app

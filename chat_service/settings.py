@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from chat_service.sites import SitesError, read_sites_file
+
 # Atlas region names (AWS, GCP, Azure) for EU/EEA locations. Switzerland and the UK are left out:
 # they have adequacy decisions but are not EU/EEA; operators may add them explicitly.
 DEFAULT_EU_REGIONS: tuple[str, ...] = (
@@ -95,6 +97,7 @@ class Settings:
     redis_url: str | None = None
     log_level: str = "INFO"
     log_format: LogFormat = "json"
+    sites_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -145,6 +148,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "redis_url": ("CHAT_REDIS_URL", "Redis URL for multi-node event fan-out (unset: single node)."),
     "log_level": ("CHAT_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR."),
     "log_format": ("CHAT_LOG_FORMAT", "json or console (default: console in dev, json otherwise)."),
+    "sites_file": ("CHAT_SITES_FILE", "TOML/JSON file of widget sites: origins, privacy notice (dev: a demo site)."),
 }
 
 
@@ -224,6 +228,15 @@ def _parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_sites_file(raw: str) -> Path:
+    path = Path(_parse_str(raw))
+    try:
+        read_sites_file(path)
+    except SitesError as exc:
+        raise ValueError("; ".join(exc.problems)) from None
+    return path
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "dev": _parse_bool,
     "host": _parse_str,
@@ -246,6 +259,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "redis_url": _parse_str,
     "log_level": _parse_log_level,
     "log_format": _parse_log_format,
+    "sites_file": _parse_sites_file,
 }
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
 from chat_service.conversations import MessageView, VisitorContext, summary_to_wire
 from chat_service.errors import InvalidInput
 from chat_service.services import SERVICES, Services
+from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
 from chat_service.validation import VisitorMessageIn, parse_resume, parse_typing, parse_visitor_message
 
@@ -33,6 +36,10 @@ class VisitorNamespace(BaseNamespace):
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         # Held in memory for this connection only; stored (encrypted) if the visitor writes.
         request = environ.get("aiohttp.request")
+        site_id = auth.get("site") if isinstance(auth, dict) else None
+        own = own_origins(request, self.services.settings.public_url)
+        if site_id is not None and not self.app[SITES].allows(site_id, environ.get("HTTP_ORIGIN"), own):
+            raise SocketRefused({"code": "forbidden_origin", "message": "This site does not allow this origin."})
         user_agent = environ.get("HTTP_USER_AGENT")
         context = VisitorContext(
             ip=client_ip(request, self.services.settings.trust_proxy),

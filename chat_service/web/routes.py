@@ -1,0 +1,78 @@
+"""`/widget.js`, `/widget/<file>` and the stateless `GET /api/widget/availability`."""
+
+from __future__ import annotations
+
+import re
+
+import socketio
+from aiohttp import web
+
+from chat_service.errors import ChatError, Forbidden, NotFound
+from chat_service.services import SETTINGS, SIO
+from chat_service.sites import SITES, own_origins
+from chat_service.sockets.agent import AGENTS_ROOM
+from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
+from chat_service.web.assets import ASSETS, WidgetAssets, asset_response
+
+routes = web.RouteTableDef()
+BUNDLE_NAME = re.compile(r"chat-[0-9a-f]{12}\.js")
+
+
+class WidgetNotBuilt(ChatError):
+    code = "widget_not_built"
+    http_status = 503
+    default_message = "The widget has not been built: run scripts/install."
+
+
+def _assets(request: web.Request) -> WidgetAssets:
+    assets = request.app.get(ASSETS)
+    if assets is None:
+        raise WidgetNotBuilt()
+    return assets
+
+
+def agents_online(sio: socketio.AsyncServer) -> bool:
+    """Whether an agent is connected to this node (the manager's room, not a process-local list)."""
+    return any(True for _ in sio.manager.get_participants(AGENT_NAMESPACE, AGENTS_ROOM))
+
+
+@routes.get("/widget.js")
+async def loader(request: web.Request) -> web.Response:
+    return asset_response(request, _assets(request).loader)
+
+
+@routes.get("/widget/{name}")
+async def widget_file(request: web.Request) -> web.Response:
+    assets = _assets(request)
+    name = request.match_info["name"]
+    asset = assets.files.get(name)
+    if asset is not None:
+        return asset_response(request, asset)
+    if BUNDLE_NAME.fullmatch(name):
+        # A loader cached before the last deploy asks for the bundle it knew: send the current one.
+        raise web.HTTPFound(
+            f"/widget/{assets.bundle_name}", headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "no-store"}
+        )
+    raise NotFound()
+
+
+@routes.get("/api/widget/availability")
+async def availability(request: web.Request) -> web.Response:
+    """Whether someone can answer now, and the notice to show. Stores nothing, sets no cookie."""
+    site = request.app[SITES].get(request.query.get("site"))
+    if site is None:
+        raise NotFound("Unknown site.")
+    origin = request.headers.get("Origin")
+    if not site.allows_origin(origin, own_origins(request, request.app[SETTINGS].public_url)):
+        raise Forbidden("This site does not allow this origin.")
+    notice = site.notice(request.query.get("lang"))
+    response = web.json_response(
+        {
+            "online": agents_online(request.app[SIO]),
+            "notice": {"version": site.notice_version, "text": notice.text, "link": notice.link},
+        }
+    )
+    response.headers["Vary"] = "Origin"
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+    return response

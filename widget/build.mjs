@@ -1,0 +1,82 @@
+// Builds the widget into chat_service/web/static/: the chat bundle under a content-hashed name,
+// then the loader (widget.js) that knows that name, then manifest.json for the Python server.
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = join(here, "..", "chat_service", "web", "static");
+const LICENSES = "third-party-licenses.txt";
+// Packages that end up in the bundle; their licences ship beside it.
+const BUNDLED = [
+  "socket.io-client",
+  "socket.io-parser",
+  "engine.io-client",
+  "engine.io-parser",
+  "@socket.io/component-emitter",
+];
+
+// The server (python-engineio) speaks HTTP long-polling and WebSocket only, so the WebTransport
+// transport engine.io-client registers can never be used: leave it out of the bundle.
+const withoutWebTransport = {
+  name: "without-webtransport",
+  setup(build) {
+    build.onLoad({ filter: /engine\.io-client[\\/]build[\\/]esm[\\/]transports[\\/]index\.js$/ }, (args) => ({
+      contents:
+        'import { XHR } from "./polling-xhr.node.js";\n' +
+        'import { WS } from "./websocket.node.js";\n' +
+        "export const transports = { websocket: WS, polling: XHR };\n",
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
+const common = {
+  bundle: true,
+  minify: true,
+  write: false,
+  target: ["es2020"],
+  platform: "browser",
+  legalComments: "none",
+  logLevel: "warning",
+  plugins: [withoutWebTransport],
+};
+
+async function build(options) {
+  const result = await esbuild.build({ ...common, ...options });
+  return result.outputFiles[0].contents;
+}
+
+async function licenses() {
+  const parts = [];
+  for (const name of BUNDLED) {
+    const dir = join(here, "node_modules", name);
+    const { version } = JSON.parse(await readFile(join(dir, "package.json"), "utf8"));
+    const file = (await readdir(dir)).find((f) => /^licen[cs]e/i.test(f));
+    parts.push(`${name} ${version}\n\n${file ? await readFile(join(dir, file), "utf8") : "MIT"}`);
+  }
+  return parts.join("\n" + "-".repeat(72) + "\n");
+}
+
+const chat = await build({
+  entryPoints: [join(here, "src", "chat", "index.ts")],
+  format: "esm",
+  banner: { js: `/*! chat-service widget; bundles socket.io-client (MIT), see ${LICENSES} */` },
+});
+const hash = createHash("sha256").update(chat).digest("hex").slice(0, 12);
+const bundle = `chat-${hash}.js`;
+const loader = await build({
+  entryPoints: [join(here, "src", "loader.ts")],
+  format: "iife",
+  define: { BUNDLE: JSON.stringify(bundle) },
+});
+
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+await writeFile(join(out, bundle), chat);
+await writeFile(join(out, "widget.js"), loader);
+await writeFile(join(out, LICENSES), await licenses());
+await writeFile(join(out, "manifest.json"), JSON.stringify({ loader: "widget.js", bundle, licenses: LICENSES }, null, 2) + "\n");
+console.log(`widget built: widget.js ${loader.length} B, ${bundle} ${chat.length} B -> ${out}`);
