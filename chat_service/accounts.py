@@ -204,7 +204,9 @@ class Accounts:
         """Create an account with a one-time password the user must change at first login."""
         temporary = new_secret(12)
         user = await self.create_user(email, temporary, role, display_name, must_change=True)
-        await self._audit.record(admin.id, "user.created", target_type="user", target_id=user.id, details={"role": role})
+        await self._audit.record(
+            admin.id, "user.created", target_type="user", target_id=user.id, details={"role": role}
+        )
         return user, temporary
 
     async def admin_update(self, admin: User, user_id: str, changes: dict[str, Any]) -> User:

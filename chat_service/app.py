@@ -10,13 +10,14 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import health, session
+from chat_service.api import admin, health, openapi, session
 from chat_service.api.middleware import errors_middleware, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
+from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
@@ -95,6 +96,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SIO] = sio
     app.add_routes(health.routes)
     app.add_routes(session.routes)
+    app.add_routes(admin.routes)
+    app.add_routes(openapi.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
@@ -144,14 +147,23 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     keys = load_keys(settings)
     hmac_keys = load_hmac_keys(settings)
     audit = AuditLog(db, hmac_keys)
+    presence = Presence(db)
     app[SERVICES] = Services(
         settings=settings,
         db=db,
         conversations=Conversations(db, keys, resume_days=settings.resume_token_days),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
         audit=audit,
+        presence=presence,
         hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,
     )
-    yield
+    heartbeat = asyncio.create_task(presence.run_heartbeat())
+    try:
+        yield
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heartbeat
+        await presence.forget_node()

@@ -211,9 +211,7 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
             accounts = Accounts(
                 db, idle_minutes=settings.session_idle_minutes, audit=AuditLog(db, hmac_keys), hmac_keys=hmac_keys
             )
-            user = await accounts.create_user(
-                args.email, password, args.role, args.name
-            )
+            user = await accounts.create_user(args.email, password, args.role, args.name)
     except KeyRingError as exc:
         print(f"could not create the account: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,7 @@ every visitor field is encrypted under the conversation's own data key before it
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import re
 import secrets
@@ -268,6 +269,65 @@ class Conversations:
 
     async def by_status(self, status: str, limit: int) -> list[Conversation]:
         return await self._db.conversations.by_status("closed" if status == "closed" else "open", limit)
+
+    async def _data_keys(self, conversation_ids: list[str]) -> dict[str, DataKey]:
+        keys = {c: k for c in conversation_ids if (k := self._cache.get(c)) is not None}
+        missing = [c for c in conversation_ids if c not in keys]
+        if missing:
+            ring = self._keys.current()
+            for owner_id, wrapped in (await self._db.data_keys.get_many(missing)).items():
+                keys[owner_id] = ring.unwrap(owner_id, wrapped)
+                self._cache.put(owner_id, keys[owner_id])
+        return keys
+
+    async def inbox(self, view: str, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """Rows for the agent inbox: label, last message preview, unread count for this agent."""
+        store = self._db.conversations
+        if view == "waiting":
+            convs = await store.by_status("open", limit, unassigned=True)
+        elif view == "mine":
+            convs = await store.by_status("open", limit, assigned_to=user_id)
+        else:
+            convs = await store.by_status("closed" if view == "closed" else "open", limit)
+        ids = [c.id for c in convs]
+        keys = await self._data_keys(ids)
+        last_ids = [c.last_message_id for c in convs if c.last_message_id]
+        last = {m.conversation_id: m for m in await self._db.messages.by_ids(last_ids)} if last_ids else {}
+        seen = await self._db.reads.seen(user_id, ids)
+        rows = []
+        for conv in convs:
+            key = keys.get(conv.id)
+            row = summary_to_wire(conv)
+            row["label"] = self._label(conv, key)
+            message = last.get(conv.id)
+            if message is not None and key is not None:
+                view_ = self._view(key, message)
+                row["preview"] = {"sender": view_.sender, "text": view_.text[:140], "created_at": iso(view_.created_at)}
+            row["unread"] = max(0, conv.message_count - seen.get(conv.id, 0))
+            rows.append(row)
+        return rows
+
+    @staticmethod
+    def pseudonym_label(conversation_id: str) -> str:
+        return "Visitor " + hashlib.sha256(conversation_id.encode()).hexdigest()[:6]
+
+    def _label(self, conv: Conversation, key: DataKey | None) -> str:
+        blob = conv.visitor.get("name")
+        if blob is not None and key is not None:
+            try:
+                return key.decrypt(FieldRef("conversations", conv.id, "visitor.name"), blob)
+            except DecryptionFailed:
+                pass
+        return self.pseudonym_label(conv.id)
+
+    async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation, bool]:
+        conv, won = await self._db.conversations.claim(conversation_id, agent_id, force=force)
+        if conv is None:
+            raise NotFound("No such conversation.")
+        return conv, won
+
+    async def mark_read(self, conversation_id: str, user_id: str, seen: int) -> None:
+        await self._db.reads.mark(conversation_id, user_id, seen)
 
     async def get(self, conversation_id: str) -> Conversation:
         conv = await self._db.conversations.get(conversation_id)

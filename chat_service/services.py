@@ -11,6 +11,7 @@ from chat_service.accounts import Accounts
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys
+from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision
 from chat_service.settings import Settings
 from chat_service.storage import Database
@@ -25,6 +26,7 @@ class Services:
     conversations: Conversations
     accounts: Accounts
     audit: AuditLog
+    presence: Presence
     hmac_keys: HmacKeys
     sio: socketio.AsyncServer
     residency: ResidencyDecision

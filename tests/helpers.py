@@ -244,7 +244,7 @@ class Recorder:
         return self.events[name].qsize()
 
 
-SERVER_EVENTS = ("message", "typing", "conversation_created", "conversation_updated", "conversation_status")
+SERVER_EVENTS = ("message", "typing", "conversation_created", "conversation_updated", "conversation_status", "presence")
 
 
 async def visitor_client(
@@ -259,13 +259,19 @@ async def visitor_client(
 
 
 async def login(server: ServerProcess, email: str, password: str) -> str:
+    return (await login_full(server, email, password))[0]
+
+
+async def login_full(server: ServerProcess, email: str, password: str) -> tuple[str, str]:
+    """Log in; returns the session cookie and the CSRF token."""
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
         async with session.post(server.url + "/api/session", json={"email": email, "password": password}) as resp:
             assert resp.status == 200, await resp.text()
-            cookie = resp.cookies["chat_session"]
-            return cookie.value
+            body = await resp.json()
+            assert resp.cookies["chat_csrf"].value == body["csrf_token"]
+            return resp.cookies["chat_session"].value, body["csrf_token"]
 
 
 async def agent_client(server: ServerProcess, cookie: str) -> tuple[socketio.AsyncClient, Recorder]:

@@ -10,7 +10,7 @@ import pytest
 import socketio
 
 from tests.conftest import AGENT_PASSWORD
-from tests.helpers import ServerProcess, agent_client, call, login, visitor_client
+from tests.helpers import ServerProcess, agent_client, call, login, login_full, visitor_client
 
 
 async def _start(server: ServerProcess, text: str = "geheim bericht") -> dict[str, Any]:
@@ -95,9 +95,9 @@ async def test_expired_and_logged_out_sessions_are_refused(server: ServerProcess
     with pytest.raises(socketio.exceptions.ConnectionError):
         await agent_client(server, cookie)
 
-    cookie = await login(server, *agent)
+    cookie, csrf = await login_full(server, *agent)
     async with aiohttp.ClientSession(cookies={"chat_session": cookie}) as session:
-        async with session.delete(server.url + "/api/session") as resp:
+        async with session.delete(server.url + "/api/session", headers={"X-CSRF-Token": csrf}) as resp:
             assert resp.status == 200
     with pytest.raises(socketio.exceptions.ConnectionError):
         await agent_client(server, cookie)

@@ -17,7 +17,11 @@ MAX_JSON_BYTES = 64 * 1024
 
 
 def problem(exc: ChatError) -> web.Response:
-    return web.json_response(exc.to_wire(), status=exc.http_status, content_type="application/problem+json")
+    response = web.json_response(exc.to_wire(), status=exc.http_status, content_type="application/problem+json")
+    retry_after = exc.details.get("retry_after")
+    if isinstance(retry_after, int):
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 async def read_json(request: web.Request) -> object:

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from chat_service.api.auth import CSRF_COOKIE, SESSION_COOKIE, is_https, require_user
 from chat_service.api.middleware import read_json
-from chat_service.errors import TooManyAttempts
 from chat_service.models import User
 from chat_service.services import SERVICES
 from chat_service.sockets.base import client_ip
@@ -32,21 +31,19 @@ def user_to_wire(user: User) -> dict[str, Any]:
 async def login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     credentials = parse_login(await read_json(request))
-    try:
-        logged_in = await services.accounts.login(
-            credentials.email, credentials.password, client_ip(request, services.settings.trust_proxy)
-        )
-    except TooManyAttempts as exc:
-        raise web.HTTPTooManyRequests(
-            text=f'{{"code": "{exc.code}", "message": "{exc.message}", "details": {{"retry_after": {exc.retry_after}}}}}',
-            content_type="application/problem+json",
-            headers={"Retry-After": str(exc.retry_after)},
-        ) from None
+    logged_in = await services.accounts.login(
+        credentials.email, credentials.password, client_ip(request, services.settings.trust_proxy)
+    )
     response = web.json_response({"user": user_to_wire(logged_in.user), "csrf_token": logged_in.csrf_token})
     secure = is_https(request)
     max_age = services.settings.session_idle_minutes * 60
     response.set_cookie(
-        SESSION_COOKIE, logged_in.session_secret, httponly=True, samesite="Strict", secure=secure, path="/",
+        SESSION_COOKIE,
+        logged_in.session_secret,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+        path="/",
         max_age=max_age,
     )
     # Readable by the console's script (double submit); useless to another site under SameSite=Strict.

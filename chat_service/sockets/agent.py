@@ -8,13 +8,20 @@ from typing import Any
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from chat_service.conversations import summary_to_wire
-from chat_service.errors import ChatError, Unauthenticated
+from chat_service.errors import ChatError, Conflict, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import User
 from chat_service.services import SERVICES, Services
 from chat_service.sockets.base import BaseNamespace, log
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
-from chat_service.validation import parse_agent_reply, parse_conversation_ref, parse_list, parse_typing
+from chat_service.validation import (
+    parse_agent_reply,
+    parse_claim,
+    parse_conversation_ref,
+    parse_list,
+    parse_read,
+    parse_typing,
+)
 
 NAMESPACE = "/agent"
 SESSION_COOKIE = "chat_session"
@@ -43,12 +50,22 @@ class AgentNamespace(BaseNamespace):
             authenticated = await self.services.accounts.authenticate(session_cookie(environ))
         except ChatError as exc:
             log.info("agent_connect_refused", code=exc.code)
-            raise SocketRefused({"code": Unauthenticated.code, "message": "Sign in first."}) from None
+            raise SocketRefused({"code": exc.code, "message": exc.message}) from None
         user = authenticated.user
         await self.save_session(sid, {"user_id": user.id, "session_hash": authenticated.session_hash})
         await self.enter_room(sid, AGENTS_ROOM)
         await self.enter_room(sid, f"user:{user.id}")
+        await self.services.presence.connected(sid, user.id)
+        await self.emit("presence", {"user_id": user.id, "online": True}, room=AGENTS_ROOM)
         log.info("agent_connected", user_id=user.id)
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = await self.get_session(sid)
+        user_id = session.get("user_id")
+        if user_id is None:
+            return
+        if not await self.services.presence.disconnected(sid, user_id):
+            await self.emit("presence", {"user_id": user_id, "online": False}, room=AGENTS_ROOM)
 
     async def _user(self, sid: str) -> User:
         session = await self.get_session(sid)
@@ -59,10 +76,65 @@ class AgentNamespace(BaseNamespace):
         return user
 
     async def on_list(self, sid: str, payload: object) -> dict[str, Any]:
-        status, limit = parse_list(payload)
+        view, limit = parse_list(payload)
+        user = await self._user(sid)
+        return {"conversations": await self.services.conversations.inbox(view, user.id, limit)}
+
+    async def on_agents(self, sid: str, payload: object) -> dict[str, Any]:
+        """Colleagues and who is online now."""
+        if payload not in (None, {}):
+            raise InvalidInput("'agents' takes no fields.")
         await self._user(sid)
-        conversations = await self.services.conversations.by_status(status, limit)
-        return {"conversations": [summary_to_wire(c) for c in conversations]}
+        online = await self.services.presence.online()
+        users = await self.services.db.users.all()
+        return {
+            "agents": [
+                {
+                    "id": u.id,
+                    "display_name": u.display_name or u.email.split("@")[0],
+                    "role": u.role,
+                    "online": u.id in online,
+                }
+                for u in users
+                if not u.disabled
+            ]
+        }
+
+    async def on_canned(self, sid: str, payload: object) -> dict[str, Any]:
+        if payload not in (None, {}):
+            raise InvalidInput("'canned' takes no fields.")
+        await self._user(sid)
+        return {
+            "canned": [
+                {"id": c.id, "shortcut": c.shortcut, "title": c.title, "text": c.text}
+                for c in await self.services.db.canned.all()
+            ]
+        }
+
+    async def on_claim(self, sid: str, payload: object) -> dict[str, Any]:
+        """Assign to me (first claim wins) or, with `agent_id`, hand over to a colleague."""
+        conversation_id, agent_id = parse_claim(payload)
+        user = await self._user(sid)
+        target = agent_id or user.id
+        if agent_id is not None:
+            colleague = await self.services.db.users.by_id(agent_id)
+            if colleague is None or colleague.disabled:
+                raise NotFound("No such agent.")
+        conv, won = await self.services.conversations.claim(conversation_id, target, force=agent_id is not None)
+        wire = summary_to_wire(conv)
+        if not won:
+            raise Conflict(
+                "Another agent claimed this conversation first.",
+                details={"assigned_agent_id": conv.assigned_agent_id},
+            )
+        await self.emit("conversation_updated", {"conversation": wire}, room=AGENTS_ROOM)
+        return {"conversation": wire}
+
+    async def on_read(self, sid: str, payload: object) -> dict[str, Any]:
+        conversation_id, seen = parse_read(payload)
+        user = await self._user(sid)
+        await self.services.conversations.mark_read(conversation_id, user.id, seen)
+        return {}
 
     async def on_open(self, sid: str, payload: object) -> dict[str, Any]:
         conversation_id = parse_conversation_ref(payload)

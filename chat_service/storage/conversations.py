@@ -137,9 +137,7 @@ class ConversationStore:
             query["assigned_agent_id"] = assigned_to
         elif unassigned:
             query["assigned_agent_id"] = None
-        cursor = (
-            self._col.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
-        )
+        cursor = self._col.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
         return [_conversation_from_doc(doc) async for doc in cursor]
 
 

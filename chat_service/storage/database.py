@@ -75,9 +75,9 @@ class Database:
         )
         from chat_service.storage.audit import AuditStore
         from chat_service.storage.canned import CannedStore
-        from chat_service.storage.presence import PresenceStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
         from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.presence import PresenceStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)

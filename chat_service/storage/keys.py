@@ -37,6 +37,13 @@ class DataKeyStore:
             return None
         return WrappedKey(doc["master_key_id"], bytes(doc["wrapped"]))
 
+    @translate_errors
+    async def get_many(self, owner_ids: list[str]) -> dict[str, WrappedKey]:
+        found: dict[str, WrappedKey] = {}
+        async for doc in self._col.find({"_id": {"$in": owner_ids}}):
+            found[doc["_id"]] = WrappedKey(doc["master_key_id"], bytes(doc["wrapped"]))
+        return found
+
     async def not_under(self, master_key_id: str) -> AsyncIterator[tuple[str, WrappedKey]]:
         """Stream keys wrapped under any other master key (for rotation)."""
         cursor = self._col.find({"master_key_id": {"$ne": master_key_id}}, batch_size=500)

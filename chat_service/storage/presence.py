@@ -43,3 +43,7 @@ class PresenceStore:
     @translate_errors
     async def prune(self, before: datetime) -> None:
         await self._col.delete_many({"seen_at": {"$lt": before}})
+
+    @translate_errors
+    async def remove_node(self, node_id: str) -> None:
+        await self._col.delete_many({"node_id": node_id})

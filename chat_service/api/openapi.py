@@ -1,0 +1,164 @@
+"""The OpenAPI 3.1 description of the REST API, served at `/api/openapi.json`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+routes = web.RouteTableDef()
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _op(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    ok: str = "OK",
+    auth: bool = True,
+    csrf: bool = False,
+    params: list[dict[str, Any]] | None = None,
+    statuses: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": ok}}}
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if auth:
+        op["security"] = [{"session": [], "csrf": []}] if csrf else [{"session": []}]
+    if params:
+        op["parameters"] = params
+    for status in (400, 401, 403, *statuses) if auth or body else statuses:
+        op["responses"][str(status)] = {
+            "description": "Problem",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        }
+    return op
+
+
+def _obj(required: list[str], **props: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
+
+
+_STR: dict[str, Any] = {"type": "string"}
+_USER_ID = {
+    "name": "user_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^u[0-9a-f]{24}$"},
+}
+_ITEM_ID = {
+    "name": "item_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^r[0-9a-f]{16}$"},
+}
+_CANNED = _obj(
+    ["shortcut", "title", "text"],
+    shortcut={"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
+    title={"type": "string", "maxLength": 100},
+    text={"type": "string", "maxLength": 4000},
+)
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "chat-service",
+        "version": "1",
+        "description": "REST API of chat-service. Real-time traffic uses Socket.IO; see docs/protocol.md.",
+    },
+    "components": {
+        "securitySchemes": {
+            "session": {"type": "apiKey", "in": "cookie", "name": "chat_session"},
+            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+        },
+        "schemas": {
+            "Problem": _obj(["code", "message"], code=_STR, message=_STR, details={"type": "object"}),
+        },
+    },
+    "paths": {
+        "/healthz": {"get": _op("Process alive", auth=False)},
+        "/readyz": {"get": _op("Database reachable and residency verified", auth=False, statuses=(503,))},
+        "/api/session": {
+            "post": _op(
+                "Log in; sets the chat_session and chat_csrf cookies",
+                auth=False,
+                statuses=(400, 401, 429),
+                body=_obj(["email", "password"], email=_STR, password=_STR),
+            ),
+            "get": _op("Who am I"),
+            "delete": _op("Log out", csrf=True),
+        },
+        "/api/password": {
+            "post": _op(
+                "Change my password",
+                csrf=True,
+                body=_obj(
+                    ["current_password", "new_password"],
+                    current_password=_STR,
+                    new_password={"type": "string", "minLength": 12},
+                ),
+            )
+        },
+        "/api/users": {
+            "get": _op("List staff accounts (admin)"),
+            "post": _op(
+                "Create an account with a one-time password (admin)",
+                csrf=True,
+                statuses=(409,),
+                body=_obj(["email", "role"], email=_STR, role={"enum": ["agent", "admin"]}, display_name=_STR),
+            ),
+        },
+        "/api/users/{user_id}": {
+            "patch": _op(
+                "Change role, disable/enable, rename (admin)",
+                csrf=True,
+                params=[_USER_ID],
+                statuses=(404, 409),
+                body=_obj([], role={"enum": ["agent", "admin"]}, disabled={"type": "boolean"}, display_name=_STR),
+            )
+        },
+        "/api/users/{user_id}/reset-password": {
+            "post": _op(
+                "Reset a password; the user must change it at next login (admin)",
+                csrf=True,
+                params=[_USER_ID],
+                statuses=(404,),
+            )
+        },
+        "/api/canned": {
+            "get": _op("List canned responses"),
+            "post": _op("Create a canned response (admin)", csrf=True, body=_CANNED, statuses=(409,)),
+        },
+        "/api/canned/{item_id}": {
+            "put": _op("Replace a canned response (admin)", csrf=True, body=_CANNED, params=[_ITEM_ID]),
+            "delete": _op("Delete a canned response (admin)", csrf=True, params=[_ITEM_ID], statuses=(404,)),
+        },
+        "/api/audit": {
+            "get": _op(
+                "Audit events, newest first (admin)",
+                params=[
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {"name": "before", "in": "query", "schema": {"type": "integer"}},
+                ],
+            )
+        },
+        "/api/widget/availability": {
+            "get": _op(
+                "Is an agent online? Stores nothing, sets no cookie",
+                auth=False,
+                params=[
+                    {"name": "site", "in": "query", "required": True, "schema": _STR},
+                    {"name": "lang", "in": "query", "schema": _STR},
+                ],
+                statuses=(403, 404),
+            )
+        },
+        "/api/openapi.json": {"get": _op("This document", auth=False)},
+    },
+}
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(SPEC)
