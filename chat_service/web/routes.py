@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import re
 
-import socketio
 from aiohttp import web
 
 from chat_service.errors import ChatError, Forbidden, NotFound
-from chat_service.services import SETTINGS, SIO
+from chat_service.services import SERVICES, SETTINGS
 from chat_service.sites import SITES, own_origins
-from chat_service.sockets.agent import AGENTS_ROOM
-from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
 from chat_service.web.assets import ASSETS, WidgetAssets, asset_response
 
 routes = web.RouteTableDef()
@@ -29,11 +26,6 @@ def _assets(request: web.Request) -> WidgetAssets:
     if assets is None:
         raise WidgetNotBuilt()
     return assets
-
-
-def agents_online(sio: socketio.AsyncServer) -> bool:
-    """Whether an agent is connected to this node (the manager's room, not a process-local list)."""
-    return any(True for _ in sio.manager.get_participants(AGENT_NAMESPACE, AGENTS_ROOM))
 
 
 @routes.get("/widget.js")
@@ -68,7 +60,8 @@ async def availability(request: web.Request) -> web.Response:
     notice = site.notice(request.query.get("lang"))
     response = web.json_response(
         {
-            "online": agents_online(request.app[SIO]),
+            # Presence is shared by every node, so any node answers for the whole deployment.
+            "online": bool(await request.app[SERVICES].presence.online()),
             "notice": {"version": site.notice_version, "text": notice.text, "link": notice.link},
         }
     )
