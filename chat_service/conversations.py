@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_service.crypto import DataKey, DataKeyCache, FieldRef, KeyRingSource, hash_token, new_secret
-from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound
+from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
 from chat_service.storage import Database
@@ -25,6 +25,9 @@ from chat_service.validation import VisitorMessageIn
 
 log = get_logger(__name__)
 HISTORY_LIMIT = 200
+# A first message's client id this long (random, as the widget makes them: 128 bits) lets a resend
+# after a lost ack find its conversation from another connection. Shorter ids do not.
+MIN_RECOVERABLE_CLIENT_ID = 22
 _TOKEN = re.compile(r"^(c[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$")
 
 
@@ -78,6 +81,15 @@ class MessageView:
         return wire
 
 
+def agent_message(view: MessageView) -> dict[str, Any]:
+    """A message as agents see it. A visitor's client id is withheld: it can stand in for the
+    resume token of a resent first message, and agents have no use for it."""
+    wire = view.to_wire()
+    if view.sender == "visitor":
+        wire.pop("client_id")
+    return wire
+
+
 def summary_to_wire(conv: Conversation) -> dict[str, Any]:
     """What agents see in a list: no decryption needed."""
     return {
@@ -97,6 +109,7 @@ class Started:
     conversation: Conversation
     message: MessageView
     token: str
+    is_new: bool = True
 
 
 class Conversations:
@@ -180,7 +193,18 @@ class Conversations:
     # --- visitors ------------------------------------------------------------------------------
 
     async def start(self, first: VisitorMessageIn, context: VisitorContext) -> Started:
-        """The visitor's first message: the moment contact begins and anything is stored."""
+        """The visitor's first message: the moment contact begins and anything is stored.
+
+        A resend of the same first message (its ack was lost with the connection) finds the
+        conversation it already started instead of starting another; the client id is a
+        128-bit random value only that browser knows, so it may stand in for the token once.
+        """
+        first_client_hash = None
+        if len(first.client_id) >= MIN_RECOVERABLE_CLIENT_ID:
+            first_client_hash = hash_token("first-message:" + first.client_id)
+            earlier = await self._db.conversations.by_first_client(first_client_hash)
+            if earlier is not None:
+                return await self._restart(earlier, first.client_id)
         now = self._clock()
         conversation_id = new_conversation_id()
         key, wrapped = self._keys.current().new_data_key(conversation_id)
@@ -206,6 +230,7 @@ class Conversations:
             last_activity_at=message.created_at,
             message_count=1,
             last_message_id=message.id,
+            first_client_hash=first_client_hash,
             resume_token_hash=hash_token(secret),
             resume_expires_at=now + self._resume,
             offline=first.offline,
@@ -215,11 +240,27 @@ class Conversations:
         )
         # Key first: a conversation never exists without the key that reads it.
         await self._db.data_keys.put(conversation_id, wrapped, now)
-        await self._db.conversations.insert(conv)
+        if not await self._db.conversations.insert(conv):
+            # The same first message arrived twice at once: the other copy won.
+            await self._db.data_keys.delete(conversation_id)
+            earlier = await self._db.conversations.by_first_client(first_client_hash or "")
+            if earlier is None:
+                raise StorageUnavailable()
+            return await self._restart(earlier, first.client_id)
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: one write fewer on the first message.
         stored, _ = await self._db.messages.insert_once(message)
         return Started(conv, self._view(key, stored), f"{conversation_id}.{secret}")
+
+    async def _restart(self, conv: Conversation, client_id: str) -> Started:
+        """Answer a resent first message: same conversation and message, a fresh token."""
+        first = await self._db.messages.by_client_id(conv.id, "visitor", client_id)
+        if first is None:
+            raise StorageUnavailable()
+        secret = new_secret()
+        await self._db.conversations.replace_resume(conv.id, hash_token(secret), self._clock() + self._resume)
+        key = await self._data_key(conv.id)
+        return Started(conv, self._view(key, first), f"{conv.id}.{secret}", is_new=False)
 
     async def resume(self, token: str) -> tuple[Conversation, list[MessageView]]:
         conversation_id = self.conversation_for_token_format(token)

@@ -29,6 +29,8 @@ class Conversation:
     notice_version: str | None = None
     site_id: str | None = None
     last_message_id: str | None = None
+    # SHA-256 of the first message's client id: a resend after a lost ack finds this conversation.
+    first_client_hash: str | None = None
     # field name -> ciphertext (see VISITOR_FIELDS)
     visitor: dict[str, bytes] = field(default_factory=dict)
 

@@ -170,3 +170,51 @@ async def test_concurrent_first_messages_start_one_conversation(server: ServerPr
     assert server.db().conversations.count_documents({}) == 1
     assert server.db().conversations.find_one()["message_count"] == 5
     await visitor.disconnect()
+
+
+async def test_a_resent_first_message_after_a_lost_ack_continues_the_same_conversation(
+    server: ServerProcess, agent: tuple[str, str]
+) -> None:
+    agent_sock, agent_events = await agent_client(server, await login(server, *agent))
+    first_client_id = "f" * 22 + "AbCdEf"
+    lost, _ = await visitor_client(server)
+    first = await call(lost, "/visitor", "message", {"client_id": first_client_id, "text": "eerste"})
+    created = await agent_events.next("conversation_created")
+    assert "client_id" not in created["message"]  # agents never learn a visitor's client ids
+    await lost.disconnect()  # pretend that ack never arrived
+
+    again, _ = await visitor_client(server)
+    resent = await call(again, "/visitor", "message", {"client_id": first_client_id, "text": "eerste"})
+    assert resent["conversation_id"] == first["conversation_id"]
+    assert resent["message"]["id"] == first["message"]["id"]
+    assert resent["token"] != first["token"]
+    await call(again, "/visitor", "typing", {"typing": False})  # a round trip: no second announcement
+    assert agent_events.pending("conversation_created") == 0
+    db = server.db()
+    assert db.conversations.count_documents({}) == 1 and db.messages.count_documents({}) == 1
+    await again.disconnect()
+
+    # Only the newest token resumes.
+    third, _ = await visitor_client(server)
+    assert (await call(third, "/visitor", "resume", {"token": first["token"]}))["ok"] is False
+    assert (await call(third, "/visitor", "resume", {"token": resent["token"]}))["ok"] is True
+    opened = await call(agent_sock, "/agent", "open", {"conversation_id": first["conversation_id"]})
+    assert all("client_id" not in m for m in opened["messages"])
+    await third.disconnect()
+    await agent_sock.disconnect()
+
+
+async def test_the_same_first_message_on_two_connections_at_once_starts_one_conversation(
+    server: ServerProcess,
+) -> None:
+    a, _ = await visitor_client(server)
+    b, _ = await visitor_client(server)
+    payload = {"client_id": "racing-first-message-0123456789", "text": "dubbel"}
+    acks = await asyncio.gather(call(a, "/visitor", "message", payload), call(b, "/visitor", "message", payload))
+    assert all(ack["ok"] for ack in acks), acks
+    assert acks[0]["conversation_id"] == acks[1]["conversation_id"]
+    db = server.db()
+    assert db.conversations.count_documents({}) == 1
+    assert db.data_keys.count_documents({}) == 1
+    await a.disconnect()
+    await b.disconnect()

@@ -7,7 +7,7 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from chat_service.conversations import summary_to_wire
+from chat_service.conversations import agent_message, summary_to_wire
 from chat_service.errors import ChatError, Conflict, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import User
 from chat_service.services import SERVICES, Services
@@ -146,7 +146,7 @@ class AgentNamespace(BaseNamespace):
         )
         return {
             "conversation": {**summary_to_wire(conv), "visitor": visitor, "notice_version": conv.notice_version},
-            "messages": [m.to_wire() for m in messages],
+            "messages": [agent_message(m) for m in messages],
         }
 
     async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:

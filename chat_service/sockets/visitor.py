@@ -7,7 +7,7 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from chat_service.conversations import MessageView, VisitorContext, summary_to_wire
+from chat_service.conversations import MessageView, VisitorContext, agent_message, summary_to_wire
 from chat_service.errors import InvalidInput
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
@@ -69,12 +69,13 @@ class VisitorNamespace(BaseNamespace):
             session["conversation_id"] = conversation_id
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conversation_id))
-            await services.sio.emit(
-                "conversation_created",
-                {"conversation": summary_to_wire(started.conversation), "message": started.message.to_wire()},
-                room="agents",
-                namespace="/agent",
-            )
+            if started.is_new:
+                await services.sio.emit(
+                    "conversation_created",
+                    {"conversation": summary_to_wire(started.conversation), "message": agent_message(started.message)},
+                    room="agents",
+                    namespace="/agent",
+                )
             return {
                 "conversation_id": conversation_id,
                 "token": started.token,
@@ -94,7 +95,7 @@ class VisitorNamespace(BaseNamespace):
                     room="agents",
                     namespace="/agent",
                 )
-            await services.sio.emit("message", {"message": view.to_wire()}, room="agents", namespace="/agent")
+            await services.sio.emit("message", {"message": agent_message(view)}, room="agents", namespace="/agent")
             await self.emit(
                 "message", {"message": visitor_message(view)}, room=conversation_room(conversation_id), skip_sid=sid
             )

@@ -28,6 +28,7 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         notice_version=doc.get("notice_version"),
         site_id=doc.get("site_id"),
         last_message_id=doc.get("last_message_id"),
+        first_client_hash=doc.get("first_client_hash"),
         visitor={k: bytes(v) for k, v in doc.get("visitor", {}).items()},
     )
 
@@ -50,24 +51,41 @@ class ConversationStore:
         self._col = db.conversations
 
     @translate_errors
-    async def insert(self, conv: Conversation) -> None:
-        await self._col.insert_one(
-            {
-                "_id": conv.id,
-                "status": conv.status,
-                "created_at": conv.created_at,
-                "last_activity_at": conv.last_activity_at,
-                "resume_token_hash": conv.resume_token_hash,
-                "resume_expires_at": conv.resume_expires_at,
-                "message_count": conv.message_count,
-                "assigned_agent_id": conv.assigned_agent_id,
-                "closed_at": conv.closed_at,
-                "offline": conv.offline,
-                "notice_version": conv.notice_version,
-                "site_id": conv.site_id,
-                "last_message_id": conv.last_message_id,
-                "visitor": conv.visitor,
-            }
+    async def insert(self, conv: Conversation) -> bool:
+        """False if a conversation with the same first client id exists (a concurrent resend)."""
+        doc: dict[str, Any] = {
+            "_id": conv.id,
+            "status": conv.status,
+            "created_at": conv.created_at,
+            "last_activity_at": conv.last_activity_at,
+            "resume_token_hash": conv.resume_token_hash,
+            "resume_expires_at": conv.resume_expires_at,
+            "message_count": conv.message_count,
+            "assigned_agent_id": conv.assigned_agent_id,
+            "closed_at": conv.closed_at,
+            "offline": conv.offline,
+            "notice_version": conv.notice_version,
+            "site_id": conv.site_id,
+            "last_message_id": conv.last_message_id,
+            "visitor": conv.visitor,
+        }
+        if conv.first_client_hash is not None:
+            doc["first_client_hash"] = conv.first_client_hash
+        try:
+            await self._col.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    @translate_errors
+    async def by_first_client(self, first_client_hash: str) -> Conversation | None:
+        doc = await self._col.find_one({"first_client_hash": first_client_hash})
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def replace_resume(self, conversation_id: str, token_hash: str, expires_at: datetime) -> None:
+        await self._col.update_one(
+            {"_id": conversation_id}, {"$set": {"resume_token_hash": token_hash, "resume_expires_at": expires_at}}
         )
 
     @translate_errors
@@ -166,16 +184,15 @@ class MessageStore:
             )
             return message, True
         except DuplicateKeyError:
-            doc = await self._col.find_one(
-                {
-                    "conversation_id": message.conversation_id,
-                    "sender": message.sender,
-                    "client_id": message.client_id,
-                }
-            )
-            if doc is None:  # the duplicate was on _id itself: astronomically unlikely
+            earlier = await self.by_client_id(message.conversation_id, message.sender, message.client_id)
+            if earlier is None:  # the duplicate was on _id itself: astronomically unlikely
                 raise
-            return _message_from_doc(doc), False
+            return earlier, False
+
+    @translate_errors
+    async def by_client_id(self, conversation_id: str, sender: str, client_id: str) -> Message | None:
+        doc = await self._col.find_one({"conversation_id": conversation_id, "sender": sender, "client_id": client_id})
+        return None if doc is None else _message_from_doc(doc)
 
     @translate_errors
     async def by_ids(self, message_ids: list[str]) -> list[Message]:

@@ -111,6 +111,12 @@ class Database:
             [("status", ASCENDING), ("last_activity_at", DESCENDING)], name="inbox"
         )
         await self.db.conversations.create_index([("last_activity_at", ASCENDING)], name="retention")
+        await self.db.conversations.create_index(
+            [("first_client_hash", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"first_client_hash": {"$type": "string"}},
+            name="first_client",
+        )
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("at", ASCENDING)], name="time")
