@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import socketio
 from aiohttp import web
@@ -21,6 +22,7 @@ from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
+from chat_service.sites import SITES, own_origins
 from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
 from chat_service.sockets.agent import AgentNamespace
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
@@ -40,20 +42,38 @@ class ResidencyRefused(Exception):
         super().__init__(decision.summary())
 
 
-def build_socket_server(settings: Settings) -> socketio.AsyncServer:
+OriginCheck = Callable[[str | None, dict[str, Any]], bool]
+
+
+def origin_check(app: web.Application) -> OriginCheck:
+    """Which browser origins may open Socket.IO: ours, CHAT_ALLOWED_ORIGINS, and every site's.
+
+    One list to configure: a site's origins in the sites file are enough for its widget.
+    """
+
+    def allowed(origin: str | None, environ: dict[str, Any]) -> bool:
+        settings = app[SETTINGS]
+        if origin is None or "*" in settings.allowed_origins or origin in settings.allowed_origins:
+            return True
+        if origin in own_origins(environ.get("aiohttp.request"), settings.public_url):
+            return True
+        sites = app.get(SITES)
+        return sites is not None and origin in sites.origins()
+
+    return allowed
+
+
+def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> socketio.AsyncServer:
     # Nodes that share a database share a channel, so two deployments on one Redis stay apart.
     manager = (
         socketio.AsyncRedisManager(settings.redis_url, channel=f"chat-service:{settings.mongodb_database}")
         if settings.redis_url
         else None
     )
-    origins: list[str] | str | None = list(settings.allowed_origins) or None
-    if settings.allowed_origins == ("*",):
-        origins = "*"
     return socketio.AsyncServer(
         async_mode="aiohttp",
         client_manager=manager,
-        cors_allowed_origins=origins,
+        cors_allowed_origins=allowed_origins,
         logger=False,
         engineio_logger=False,
         max_http_buffer_size=64 * 1024,
@@ -89,7 +109,7 @@ def load_hmac_keys(settings: Settings) -> HmacKeys:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, security_headers_middleware], client_max_size=64 * 1024)
     app[SETTINGS] = settings
-    sio = build_socket_server(settings)
+    sio = build_socket_server(settings, origin_check(app))
     sio.register_namespace(VisitorNamespace(VISITOR_NAMESPACE, app))
     sio.register_namespace(AgentNamespace(AGENT_NAMESPACE, app))
     sio.attach(app)

@@ -24,11 +24,6 @@ def setup_widget(app: web.Application, settings: Settings) -> None:
         log.warning("widget_not_built", advice="run scripts/install (npm ci and npm run build in widget/)")
     else:
         app[ASSETS] = assets
-    if "*" not in settings.allowed_origins:
-        missing = sorted(sites.origins() - set(settings.allowed_origins))
-        if missing:
-            # Socket.IO's own CORS check uses CHAT_ALLOWED_ORIGINS; the widget could not connect.
-            log.warning("site_origins_not_allowed", origins=missing, advice="add them to CHAT_ALLOWED_ORIGINS")
     app.add_routes(routes.routes)
     if settings.dev:
         app.add_routes(demo.routes)
