@@ -37,7 +37,7 @@ MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 # Touch a session's last-seen time at most this often, not on every event.
 TOUCH_EVERY = timedelta(minutes=1)
-# Failures allowed before each further one doubles the wait (1 s, 2 s, 4 s, ... up to 15 min).
+# Failures allowed before each further one doubles the wait (5 s, 10 s, 20 s, ... up to 15 min).
 FREE_FAILURES_PER_ACCOUNT = 5
 FREE_FAILURES_PER_ADDRESS = 20
 MAX_BLOCK = timedelta(minutes=15)
@@ -72,7 +72,7 @@ def check_password_strength(password: str) -> None:
 def _block_for(failures: int, free: int) -> timedelta | None:
     if failures < free:
         return None
-    return min(timedelta(seconds=2 ** (failures - free)), MAX_BLOCK)
+    return min(timedelta(seconds=5 * 2 ** (failures - free)), MAX_BLOCK)
 
 
 class Accounts:
