@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +29,9 @@ HISTORY_LIMIT = 200
 # after a lost ack find its conversation from another connection. Shorter ids do not.
 MIN_RECOVERABLE_CLIENT_ID = 22
 _TOKEN = re.compile(r"^(c[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$")
+
+
+Announce = Callable[["MessageView"], Awaitable[None]]
 
 
 def utcnow() -> datetime:
@@ -180,15 +183,24 @@ class Conversations:
             agent_id=agent_id,
         )
 
-    async def _store(self, key: DataKey, message: Message) -> tuple[MessageView, bool, bool]:
-        """Store once; returns the view, whether it is new, and whether it reopened the conversation."""
+    async def _store(
+        self, key: DataKey, message: Message, announce: Announce | None = None
+    ) -> tuple[MessageView, bool, bool]:
+        """Store once; returns the view, whether it is new, and whether it reopened the conversation.
+
+        `announce` runs as soon as a new message is durably stored, before the conversation's
+        bookkeeping write: recipients see it one database round trip sooner.
+        """
         stored, is_new = await self._db.messages.insert_once(message)
+        view = self._view(key, stored)
         reopened = False
         if is_new:
+            if announce is not None:
+                await announce(view)
             reopened = await self._db.conversations.record_message(
                 message.conversation_id, message.id, message.created_at, reopen=message.sender == "visitor"
             )
-        return self._view(key, stored), is_new, reopened
+        return view, is_new, reopened
 
     # --- visitors ------------------------------------------------------------------------------
 
@@ -284,7 +296,7 @@ class Conversations:
         return match.group(1)
 
     async def visitor_send(
-        self, conversation_id: str, client_id: str, text: str
+        self, conversation_id: str, client_id: str, text: str, announce: Announce | None = None
     ) -> tuple[MessageView, bool, Conversation | None]:
         """Store a visitor message; a visitor writing to a closed conversation reopens it.
 
@@ -292,7 +304,7 @@ class Conversations:
         """
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "visitor", client_id, text)
-        view, is_new, reopened = await self._store(key, message)
+        view, is_new, reopened = await self._store(key, message, announce)
         return view, is_new, (await self.get(conversation_id)) if reopened else None
 
     async def forget(self, conversation_id: str) -> None:
@@ -391,14 +403,14 @@ class Conversations:
         return conv, visitor, messages
 
     async def agent_reply(
-        self, agent: User, conversation_id: str, client_id: str, text: str
+        self, agent: User, conversation_id: str, client_id: str, text: str, announce: Announce | None = None
     ) -> tuple[MessageView, bool]:
         conv = await self.get(conversation_id)
         if conv.status == "closed":
             raise ConversationClosed()
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "agent", client_id, text, agent.id)
-        view, is_new, _ = await self._store(key, message)
+        view, is_new, _ = await self._store(key, message, announce)
         return view, is_new
 
     async def set_status(self, conversation_id: str, status: str) -> Conversation:

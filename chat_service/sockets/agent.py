@@ -7,7 +7,7 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from chat_service.conversations import agent_message, summary_to_wire
+from chat_service.conversations import MessageView, agent_message, summary_to_wire
 from chat_service.errors import ChatError, Conflict, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import User
 from chat_service.services import SERVICES, Services
@@ -152,10 +152,8 @@ class AgentNamespace(BaseNamespace):
     async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
         reply = parse_agent_reply(payload, self.services.settings.max_text_length)
         user = await self._user(sid)
-        view, is_new = await self.services.conversations.agent_reply(
-            user, reply.conversation_id, reply.client_id, reply.text
-        )
-        if is_new:
+
+        async def announce(view: MessageView) -> None:
             await self.services.sio.emit(
                 "message",
                 {"message": visitor_message(view)},
@@ -163,6 +161,10 @@ class AgentNamespace(BaseNamespace):
                 namespace=VISITOR_NAMESPACE,
             )
             await self.emit("message", {"message": view.to_wire()}, room=AGENTS_ROOM, skip_sid=sid)
+
+        view, _ = await self.services.conversations.agent_reply(
+            user, reply.conversation_id, reply.client_id, reply.text, announce
+        )
         return {"message": view.to_wire()}
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:

@@ -84,20 +84,19 @@ class VisitorNamespace(BaseNamespace):
 
         if incoming.profile != type(incoming.profile)() or incoming.offline:
             raise InvalidInput("Profile details are sent with the first message only.")
-        view, is_new, reopened = await services.conversations.visitor_send(
-            conversation_id, incoming.client_id, incoming.text
-        )
-        if is_new:
-            if reopened is not None:
-                await services.sio.emit(
-                    "conversation_updated",
-                    {"conversation": summary_to_wire(reopened)},
-                    room="agents",
-                    namespace="/agent",
-                )
+
+        async def announce(view: MessageView) -> None:
             await services.sio.emit("message", {"message": agent_message(view)}, room="agents", namespace="/agent")
             await self.emit(
                 "message", {"message": visitor_message(view)}, room=conversation_room(conversation_id), skip_sid=sid
+            )
+
+        view, _, reopened = await services.conversations.visitor_send(
+            conversation_id, incoming.client_id, incoming.text, announce
+        )
+        if reopened is not None:
+            await services.sio.emit(
+                "conversation_updated", {"conversation": summary_to_wire(reopened)}, room="agents", namespace="/agent"
             )
         return {"conversation_id": conversation_id, "message": visitor_message(view)}
 
