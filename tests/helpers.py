@@ -43,6 +43,17 @@ def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05, what
         time.sleep(interval)
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if it has not stopped in time."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class SecantusProcess:
     """`secantusd-py` as a child process on a free port, as production-like as it gets here."""
 
@@ -91,13 +102,7 @@ class SecantusProcess:
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -163,8 +168,11 @@ class ServerProcess:
         env.update(self.env_extra)
         return env
 
-    def start(self, wait: bool = True) -> ServerProcess:
+    def start(self, wait: bool = True, *, embedded: bool = False) -> ServerProcess:
+        """Start; with `embedded`, without MONGODB_URI so the server starts its own SecantusDB."""
         env = self.env()
+        if embedded:
+            del env["MONGODB_URI"]
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chat_service", "run"],
@@ -193,13 +201,7 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")

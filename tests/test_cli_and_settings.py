@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -141,27 +142,15 @@ def test_health_and_readiness(server: ServerProcess) -> None:
 def test_embedded_database_starts_and_stops_with_the_server(tmp_path: Path) -> None:
     """`run --dev` with no MONGODB_URI: SecantusDB as a child process, stopped on SIGTERM."""
     server = ServerProcess("unused", tmp_path / "emb")
-    env = server.env()
-    del env["MONGODB_URI"]
-    log = open(server.log_path, "ab")  # noqa: SIM115
-    server.proc = subprocess.Popen(
-        [sys.executable, "-m", "chat_service", "run"],
-        env=env,
-        cwd=server.workdir,
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    log.close()
     try:
-        from tests.helpers import wait_for
-
-        wait_for(server._ready, 60, what="embedded server")
+        server.start(embedded=True)
         uri_file = server.workdir / "var" / "secantusd.uri"
-        assert uri_file.exists()
+        port = int(uri_file.read_text().split(":")[2].split("/")[0])
     finally:
         server.stop()
-    assert server.proc.returncode == 0
+    assert server.proc is not None and server.proc.returncode == 0
     assert not uri_file.exists()
+    with socket.socket() as probe:  # the embedded database went down with the server
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
     assert "embedded_db_stopped" in server.logs()
     assert (server.workdir / "var" / "db").is_dir()
