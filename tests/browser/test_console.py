@@ -3,7 +3,6 @@ scripted visitor, inert markup, disabled accounts, audit, keyboard-only use, CSP
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -36,9 +35,9 @@ class Console:
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
-    def _on_dialog(self, dialog: Dialog) -> None:
+    async def _on_dialog(self, dialog: Dialog) -> None:
         self.dialogs.append(dialog.message)
-        asyncio.ensure_future(dialog.dismiss())
+        await dialog.dismiss()
 
     def _on_console(self, message: ConsoleMessage) -> None:
         # A 401 from GET /api/session is how the page learns that nobody is signed in yet.
