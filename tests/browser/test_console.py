@@ -376,6 +376,13 @@ async def test_headers_csp_accessibility_and_screenshot(
     for page_name in ("Users", "Audit log", "Canned responses"):
         await anna.page.goto(server.url + "/console/")  # agents do not see admin pages
         await expect(anna.page.get_by_role("link", name=page_name)).to_have_count(0)
+    # j/k walk the list; the row keeps the focus so the next key press walks on.
+    rows = bram.page.locator("#inbox-list button.row")
+    await expect(rows).to_have_count(3)
+    for key, index in (("j", 0), ("j", 1), ("k", 0)):
+        await bram.page.keyboard.press(key)
+        await expect(rows.nth(index)).to_have_attribute("aria-current", "true")
+        await expect(rows.nth(index)).to_be_focused()
     await bram.page.keyboard.press("?")
     assert await serious_axe_violations(bram.page) == []
     assert await anna.csp_violations() == [] and await bram.csp_violations() == []
