@@ -30,6 +30,7 @@ from chat_service.sockets.visitor import VisitorNamespace
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
 from chat_service.web import setup_widget
+from chat_service.web.console import console_headers_middleware
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
@@ -107,7 +108,11 @@ def load_hmac_keys(settings: Settings) -> HmacKeys:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, security_headers_middleware], client_max_size=64 * 1024)
+    # The console's CSP goes outermost so that error answers under /console/ carry it too.
+    app = web.Application(
+        middlewares=[console_headers_middleware, errors_middleware, security_headers_middleware],
+        client_max_size=64 * 1024,
+    )
     app[SETTINGS] = settings
     sio = build_socket_server(settings, origin_check(app))
     sio.register_namespace(VisitorNamespace(VISITOR_NAMESPACE, app))

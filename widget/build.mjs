@@ -1,5 +1,6 @@
 // Builds the widget into chat_service/web/static/: the chat bundle under a content-hashed name,
-// then the loader (widget.js) that knows that name, then manifest.json for the Python server.
+// then the loader (widget.js) that knows that name, the agent console (script and stylesheet,
+// both content-hashed), then manifest.json for the Python server.
 import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
@@ -73,10 +74,23 @@ const loader = await build({
   define: { BUNDLE: JSON.stringify(bundle) },
 });
 
+const consoleScript = await build({
+  entryPoints: [join(here, "src", "console", "index.ts")],
+  format: "esm",
+  banner: { js: `/*! chat-service agent console; bundles socket.io-client (MIT), see ${LICENSES} */` },
+});
+const consoleStyle = await build({ entryPoints: [join(here, "src", "console", "console.css")], loader: { ".css": "css" } });
+const hashed = (prefix, ext, body) => `${prefix}-${createHash("sha256").update(body).digest("hex").slice(0, 12)}.${ext}`;
+const consoleFiles = { script: hashed("console", "js", consoleScript), style: hashed("console", "css", consoleStyle) };
+
 await rm(out, { recursive: true, force: true });
 await mkdir(out, { recursive: true });
 await writeFile(join(out, bundle), chat);
 await writeFile(join(out, "widget.js"), loader);
 await writeFile(join(out, LICENSES), await licenses());
-await writeFile(join(out, "manifest.json"), JSON.stringify({ loader: "widget.js", bundle, licenses: LICENSES }, null, 2) + "\n");
+await writeFile(join(out, consoleFiles.script), consoleScript);
+await writeFile(join(out, consoleFiles.style), consoleStyle);
+const manifest = { loader: "widget.js", bundle, licenses: LICENSES, console: consoleFiles };
+await writeFile(join(out, "manifest.json"), JSON.stringify(manifest, null, 2) + "\n");
 console.log(`widget built: widget.js ${loader.length} B, ${bundle} ${chat.length} B -> ${out}`);
+console.log(`console built: ${consoleFiles.script} ${consoleScript.length} B, ${consoleFiles.style} ${consoleStyle.length} B`);

@@ -1,8 +1,9 @@
 """The built widget files, read once at start-up and served from memory (gzip computed ahead).
 
 `widget/build.mjs` writes them to `static/` with a manifest: the loader keeps its fixed name
-(`/widget.js`, short cache, so sites pick up new releases), everything else is content-hashed
-or versioned with the bundle and may be cached for a year.
+(`/widget.js`, short cache, so sites pick up new releases), everything else (the chat bundle,
+the agent console's script and stylesheet) is content-hashed or versioned with the bundle and
+may be cached for a year.
 """
 
 from __future__ import annotations
@@ -49,7 +50,15 @@ class WidgetAssets:
     bundle_name: str
 
 
+@dataclass(frozen=True)
+class ConsoleAssets:
+    script_name: str
+    style_name: str
+    files: Mapping[str, Asset]  # served under /console/<name>
+
+
 ASSETS = web.AppKey("widget_assets", WidgetAssets)
+CONSOLE_ASSETS = web.AppKey("console_assets", ConsoleAssets)
 
 
 def load_assets(static_dir: Path = STATIC_DIR) -> WidgetAssets | None:
@@ -64,7 +73,18 @@ def load_assets(static_dir: Path = STATIC_DIR) -> WidgetAssets | None:
     return WidgetAssets(loader=loader, files=files, bundle_name=manifest["bundle"])
 
 
-def asset_response(request: web.Request, asset: Asset) -> web.Response:
+def load_console_assets(static_dir: Path = STATIC_DIR) -> ConsoleAssets | None:
+    """The console's script and stylesheet, or None when they have not been built."""
+    try:
+        names = json.loads((static_dir / "manifest.json").read_text())["console"]
+        script, style = names["script"], names["style"]
+        files = {name: Asset.build((static_dir / name).read_bytes(), name, IMMUTABLE_CACHE) for name in (script, style)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return ConsoleAssets(script_name=script, style_name=style, files=files)
+
+
+def asset_response(request: web.Request, asset: Asset, *, cross_origin: bool = True) -> web.Response:
     """The asset, gzipped when the client accepts it, with a validator per representation."""
     gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
     etag = f'"{asset.digest}{"-gz" if gzipped else ""}"'
@@ -72,10 +92,13 @@ def asset_response(request: web.Request, asset: Asset) -> web.Response:
         "Cache-Control": asset.cache_control,
         "ETag": etag,
         "Vary": "Accept-Encoding",
-        # The loader imports the bundle as a module, which browsers fetch with CORS.
-        "Access-Control-Allow-Origin": "*",
-        "Cross-Origin-Resource-Policy": "cross-origin",
     }
+    if cross_origin:
+        # The loader imports the bundle as a module, which browsers fetch with CORS.
+        headers["Access-Control-Allow-Origin"] = "*"
+        headers["Cross-Origin-Resource-Policy"] = "cross-origin"
+    else:
+        headers["Cross-Origin-Resource-Policy"] = "same-origin"
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
     if gzipped:

@@ -1,0 +1,93 @@
+/** The console's REST calls: JSON in and out, the CSRF header on every state-changing request. */
+
+export interface User {
+  id: string;
+  email: string;
+  role: "agent" | "admin";
+  display_name: string | null;
+  disabled: boolean;
+  must_change_password: boolean;
+}
+
+export interface Canned {
+  id: string;
+  shortcut: string;
+  title: string;
+  text: string;
+}
+
+export interface AuditEvent {
+  seq: number;
+  at: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+function csrfToken(): string {
+  const match = document.cookie.match(/(?:^|;\s*)chat_csrf=([^;]*)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
+  const response = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = (await response.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!response.ok) {
+    throw new ApiError(
+      response.status,
+      String(data.code ?? "http_" + response.status),
+      String(data.message ?? response.statusText),
+      (data.details as Record<string, unknown>) ?? {},
+    );
+  }
+  return data as T;
+}
+
+export const api = {
+  session: () => request<{ user: User }>("GET", "/api/session"),
+  login: (email: string, password: string) =>
+    request<{ user: User; csrf_token: string }>("POST", "/api/session", { email, password }),
+  logout: () => request<unknown>("DELETE", "/api/session"),
+  changePassword: (current_password: string, new_password: string) =>
+    request<unknown>("POST", "/api/password", { current_password, new_password }),
+  users: () => request<{ users: User[] }>("GET", "/api/users"),
+  createUser: (email: string, role: string, display_name?: string) =>
+    request<{ user: User; temporary_password: string }>("POST", "/api/users", {
+      email,
+      role,
+      ...(display_name ? { display_name } : {}),
+    }),
+  updateUser: (id: string, changes: Partial<Pick<User, "role" | "disabled" | "display_name">>) =>
+    request<{ user: User }>("PATCH", `/api/users/${encodeURIComponent(id)}`, changes),
+  resetPassword: (id: string) =>
+    request<{ temporary_password: string }>("POST", `/api/users/${encodeURIComponent(id)}/reset-password`),
+  canned: () => request<{ canned: Canned[] }>("GET", "/api/canned"),
+  saveCanned: (item: Omit<Canned, "id">, id?: string) =>
+    id
+      ? request<{ canned: Canned }>("PUT", `/api/canned/${encodeURIComponent(id)}`, item)
+      : request<{ canned: Canned }>("POST", "/api/canned", item),
+  deleteCanned: (id: string) => request<unknown>("DELETE", `/api/canned/${encodeURIComponent(id)}`),
+  audit: (before?: number) =>
+    request<{ events: AuditEvent[] }>("GET", `/api/audit?limit=50${before !== undefined ? `&before=${before}` : ""}`),
+};
