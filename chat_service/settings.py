@@ -95,6 +95,9 @@ class Settings:
     redis_url: str | None = None
     log_level: str = "INFO"
     log_format: LogFormat = "json"
+    retention_policies_file: Path | None = None
+    retention_batch_size: int = 200
+    retention_lease_seconds: int = 300
 
     @property
     def embedded(self) -> bool:
@@ -145,6 +148,15 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "redis_url": ("CHAT_REDIS_URL", "Redis URL for multi-node event fan-out (unset: single node)."),
     "log_level": ("CHAT_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR."),
     "log_format": ("CHAT_LOG_FORMAT", "json or console (default: console in dev, json otherwise)."),
+    "retention_policies_file": (
+        "CHAT_RETENTION_POLICIES_FILE",
+        "TOML file of retention policies for `chat-retention` (unset: the documented defaults).",
+    ),
+    "retention_batch_size": ("CHAT_RETENTION_BATCH_SIZE", "Conversations the retention job changes per transaction."),
+    "retention_lease_seconds": (
+        "CHAT_RETENTION_LEASE_SECONDS",
+        "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
 }
 
 
@@ -246,6 +258,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "redis_url": _parse_str,
     "log_level": _parse_log_level,
     "log_format": _parse_log_format,
+    "retention_policies_file": lambda raw: Path(_parse_str(raw)),
+    "retention_batch_size": _parse_int(1, 10_000),
+    "retention_lease_seconds": _parse_int(1, 86_400),
 }
 
 

@@ -28,7 +28,50 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         notice_version=doc.get("notice_version"),
         site_id=doc.get("site_id"),
         visitor={k: bytes(v) for k, v in doc.get("visitor", {}).items()},
+        email_index=doc.get("email_index"),
+        pseudonym=doc.get("pseudonym"),
+        pseudonymised_by=_pseudonymised_by(doc.get("pseudonymised")),
+        pseudonymised_at=(doc.get("pseudonymised") or {}).get("at"),
     )
+
+
+def _pseudonymised_by(mark: dict[str, Any] | None) -> str | None:
+    return None if not mark else f"{mark['policy']}@{mark['version']}"
+
+
+def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
+    """The stored form of a new conversation (also used by bulk loaders, so formats never drift)."""
+    doc: dict[str, Any] = {
+        "_id": conv.id,
+        "status": conv.status,
+        "created_at": conv.created_at,
+        "last_activity_at": conv.last_activity_at,
+        "resume_token_hash": conv.resume_token_hash,
+        "resume_expires_at": conv.resume_expires_at,
+        "message_count": conv.message_count,
+        "assigned_agent_id": conv.assigned_agent_id,
+        "closed_at": conv.closed_at,
+        "offline": conv.offline,
+        "notice_version": conv.notice_version,
+        "site_id": conv.site_id,
+        "visitor": conv.visitor,
+    }
+    if conv.email_index is not None:
+        doc["email_index"] = conv.email_index
+    return doc
+
+
+def message_to_doc(message: Message) -> dict[str, Any]:
+    return {
+        "_id": message.id,
+        "conversation_id": message.conversation_id,
+        "sender": message.sender,
+        "client_id": message.client_id,
+        "created_at": message.created_at,
+        "text": message.text,
+        "text_length": message.text_length,
+        "agent_id": message.agent_id,
+    }
 
 
 def _message_from_doc(doc: dict[str, Any]) -> Message:
@@ -50,23 +93,7 @@ class ConversationStore:
 
     @translate_errors
     async def insert(self, conv: Conversation) -> None:
-        await self._col.insert_one(
-            {
-                "_id": conv.id,
-                "status": conv.status,
-                "created_at": conv.created_at,
-                "last_activity_at": conv.last_activity_at,
-                "resume_token_hash": conv.resume_token_hash,
-                "resume_expires_at": conv.resume_expires_at,
-                "message_count": conv.message_count,
-                "assigned_agent_id": conv.assigned_agent_id,
-                "closed_at": conv.closed_at,
-                "offline": conv.offline,
-                "notice_version": conv.notice_version,
-                "site_id": conv.site_id,
-                "visitor": conv.visitor,
-            }
-        )
+        await self._col.insert_one(conversation_to_doc(conv))
 
     @translate_errors
     async def get(self, conversation_id: str) -> Conversation | None:
@@ -118,18 +145,7 @@ class MessageStore:
         Returns the stored message (the earlier one on a resend) and whether it is new.
         """
         try:
-            await self._col.insert_one(
-                {
-                    "_id": message.id,
-                    "conversation_id": message.conversation_id,
-                    "sender": message.sender,
-                    "client_id": message.client_id,
-                    "created_at": message.created_at,
-                    "text": message.text,
-                    "text_length": message.text_length,
-                    "agent_id": message.agent_id,
-                }
-            )
+            await self._col.insert_one(message_to_doc(message))
             return message, True
         except DuplicateKeyError:
             doc = await self._col.find_one(

@@ -75,6 +75,7 @@ class Database:
         from chat_service.storage.audit import AuditStore
         from chat_service.storage.conversations import ConversationStore, MessageStore
         from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)
@@ -83,6 +84,7 @@ class Database:
         self.users = UserStore(self.db)
         self.sessions = SessionStore(self.db)
         self.audit = AuditStore(self.db)
+        self.retention = RetentionStore(self.client, self.db)
 
     async def ping(self) -> None:
         try:
@@ -104,6 +106,9 @@ class Database:
             [("status", ASCENDING), ("last_activity_at", DESCENDING)], name="inbox"
         )
         await self.db.conversations.create_index([("last_activity_at", ASCENDING)], name="retention")
+        await self.db.conversations.create_index([("email_index", ASCENDING)], name="blind_index", sparse=True)
+        await self.db.conversations.create_index([("pseudonym", ASCENDING)], name="pseudonym", sparse=True)
+        await self.db.messages.create_index([("created_at", ASCENDING)], name="stored_at")
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("at", ASCENDING)], name="time")
