@@ -73,6 +73,7 @@ class Database:
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
         from chat_service.storage.audit import AuditStore
+        from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.conversations import ConversationStore, MessageStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.retention import RetentionStore
@@ -85,6 +86,7 @@ class Database:
         self.sessions = SessionStore(self.db)
         self.audit = AuditStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
+        self.bulk = BulkLoader(self.db)
 
     async def ping(self) -> None:
         try:

@@ -213,12 +213,13 @@ class RetentionStore:
                     session=session,
                 )
             checkpoint("pseudonymise.texts_written")
-            mark = {"policy": policy, "version": version, "at": at, "run": run_id}
-            guard = selector.to_filter()
+            mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
+            # A plain guard (no $or): SecantusDB scans the collection for each update with one.
+            guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
             await self._db.conversations.bulk_write(
                 [
                     UpdateOne(
-                        {**guard, "_id": c.conversation_id},
+                        {"_id": c.conversation_id, **guard},
                         {
                             "$set": {"pseudonym": c.pseudonym, "pseudonymised": mark, "resume_token_hash": ""},
                             "$unset": {"email_index": "", **{f"visitor.{name}": "" for name in c.drop_fields}},
