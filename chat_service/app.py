@@ -176,7 +176,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(db, keys, resume_days=settings.resume_token_days),
+        conversations=Conversations(db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
         audit=audit,
         presence=presence,

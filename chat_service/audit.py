@@ -70,16 +70,16 @@ class AuditLog:
     ) -> AuditEvent:
         """Append one event. Concurrent writers race for the next number; the loser retries."""
         for _ in range(APPEND_ATTEMPTS):
-            last = await self._db.audit.last()
+            seq, prev_mac = await self._chain_end()
             event = AuditEvent(
-                seq=1 if last is None else last.seq + 1,
+                seq=seq + 1,
                 at=self._clock(),
                 actor_id=actor_id,
                 action=action,
                 target_type=target_type,
                 target_id=target_id,
                 details=dict(details or {}),
-                prev_mac=GENESIS if last is None else last.mac,
+                prev_mac=prev_mac,
                 mac="",
             )
             event.mac = self._mac(event)
@@ -87,10 +87,44 @@ class AuditLog:
                 return event
         raise StorageUnavailable("The audit log is too busy; please retry.")
 
+    async def _chain_end(self) -> tuple[int, str]:
+        """Number and MAC of the newest event (or of the last one retention deleted)."""
+        last = await self._db.audit.last()
+        if last is not None:
+            return last.seq, last.mac
+        marker = await self._db.audit.trim_marker()
+        if marker is not None:
+            return int(marker["seq"]), str(marker["mac"])
+        return 0, GENESIS
+
+    def _trim_seal(self, seq: int, mac: str) -> str:
+        return self._keys.mac("audit", f"trim/{seq}/{mac}".encode())
+
+    async def trim_before(self, before: datetime) -> int:
+        """Delete events older than `before` (retention); the chain stays verifiable.
+
+        A marker sealed with the audit key records the last deleted event, so `verify` starts
+        after it; without the key nobody can move the marker to hide deleted recent events.
+        The marker is written first: a run killed in between deletes the rest next time.
+        """
+        last = await self._db.audit.last_before(before)
+        if last is None:
+            return 0
+        marker = await self._db.audit.trim_marker()
+        if marker is None or int(marker["seq"]) < last.seq:
+            await self._db.audit.save_trim_marker(last.seq, last.mac, self._trim_seal(last.seq, last.mac))
+        return await self._db.audit.delete_through(last.seq)
+
     async def verify(self) -> ChainReport:
         problems: list[str] = []
         expected_seq, prev_mac, checked = 1, GENESIS, 0
-        async for event in self._db.audit.stream():
+        marker = await self._db.audit.trim_marker()
+        if marker is not None:
+            seq, mac = int(marker["seq"]), str(marker["mac"])
+            if marker.get("seal") != self._trim_seal(seq, mac):
+                problems.append("the trim marker (start of the chain after retention) was altered")
+            expected_seq, prev_mac = seq + 1, mac
+        async for event in self._db.audit.stream(after_seq=expected_seq - 1):
             checked += 1
             if event.seq != expected_seq:
                 problems.append(f"event {expected_seq} is missing (next stored is {event.seq})")

@@ -1,4 +1,4 @@
-"""`chat-service`: run, check, users create, keys rotate."""
+"""`chat-service`: run, check, users create, keys rotate, audit verify, privacy."""
 
 from __future__ import annotations
 
@@ -63,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit log").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", parents=[common], help="check the audit chain; exit 1 if it is broken")
+
+    from retention.privacy_cli import add_privacy_parser
+
+    add_privacy_parser(sub, common)
     return parser
 
 
@@ -92,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(create_user(settings, args))
     if args.command == "audit":
         return asyncio.run(verify_audit(settings))
+    if args.command == "privacy":
+        from retention.privacy_cli import privacy_command
+
+        return asyncio.run(privacy_command(settings, args, _database))
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chat_service.crypto import DataKey, DataKeyCache, FieldRef, KeyRingSource, hash_token, new_secret
+from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRingSource, hash_token, new_secret
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
@@ -124,8 +124,10 @@ class Conversations:
         resume_days: int,
         clock: Callable[[], datetime] = utcnow,
         key_cache: DataKeyCache | None = None,
+        hmac_keys: HmacKeys | None = None,
     ):
         self._db = db
+        self._hmac = hmac_keys
         self._keys = keys
         self._resume = timedelta(days=resume_days)
         self._clock = clock
@@ -249,6 +251,8 @@ class Conversations:
             notice_version=first.notice_version,
             site_id=first.site_id,
             visitor=visitor,
+            # Without it a data-subject request cannot find this conversation by e-mail.
+            email_index=self._hmac.blind_index(first.profile.email) if self._hmac and first.profile.email else None,
         )
         # Key first: a conversation never exists without the key that reads it.
         await self._db.data_keys.put(conversation_id, wrapped, now)

@@ -33,6 +33,12 @@ class Conversation:
     first_client_hash: str | None = None
     # field name -> ciphertext (see VISITOR_FIELDS)
     visitor: dict[str, bytes] = field(default_factory=dict)
+    # keyed HMAC of the normalised e-mail (blind index), to find a person's conversations
+    email_index: str | None = None
+    # set by the retention job when the visitor's identifiers were replaced (see retention/)
+    pseudonym: str | None = None
+    pseudonymised_by: str | None = None  # "<policy name>@<version>"
+    pseudonymised_at: datetime | None = None
 
 
 @dataclass

@@ -98,6 +98,9 @@ class Settings:
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     sites_file: Path | None = None
+    retention_policies_file: Path | None = None
+    retention_batch_size: int = 200
+    retention_lease_seconds: int = 300
 
     @property
     def embedded(self) -> bool:
@@ -149,6 +152,15 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "log_level": ("CHAT_LOG_LEVEL", "DEBUG, INFO, WARNING or ERROR."),
     "log_format": ("CHAT_LOG_FORMAT", "json or console (default: console in dev, json otherwise)."),
     "sites_file": ("CHAT_SITES_FILE", "TOML/JSON file of widget sites: origins, privacy notice (dev: a demo site)."),
+    "retention_policies_file": (
+        "CHAT_RETENTION_POLICIES_FILE",
+        "TOML file of retention policies for `chat-retention` (unset: the documented defaults).",
+    ),
+    "retention_batch_size": ("CHAT_RETENTION_BATCH_SIZE", "Conversations the retention job changes per transaction."),
+    "retention_lease_seconds": (
+        "CHAT_RETENTION_LEASE_SECONDS",
+        "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
 }
 
 
@@ -260,6 +272,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "log_level": _parse_log_level,
     "log_format": _parse_log_format,
     "sites_file": _parse_sites_file,
+    "retention_policies_file": lambda raw: Path(_parse_str(raw)),
+    "retention_batch_size": _parse_int(1, 10_000),
+    "retention_lease_seconds": _parse_int(1, 86_400),
 }
 
 

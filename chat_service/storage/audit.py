@@ -58,10 +58,39 @@ class AuditStore:
         except DuplicateKeyError:
             return False
 
-    async def stream(self, since: datetime | None = None) -> AsyncIterator[AuditEvent]:
-        query: dict[str, Any] = {} if since is None else {"at": {"$gte": since}}
+    async def stream(self, since: datetime | None = None, after_seq: int = 0) -> AsyncIterator[AuditEvent]:
+        query: dict[str, Any] = {"_id": {"$gt": after_seq}}
+        if since is not None:
+            query["at"] = {"$gte": since}
         async for doc in self._col.find(query, batch_size=1000).sort("_id", ASCENDING):
             yield _event_from_doc(doc)
+
+    @translate_errors
+    async def for_target(self, target_id: str) -> list[AuditEvent]:
+        cursor = self._col.find({"target_id": target_id}).sort("_id", ASCENDING)
+        return [_event_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
+    async def last_before(self, before: datetime) -> AuditEvent | None:
+        """The newest event older than `before`."""
+        doc = await self._col.find_one({"at": {"$lt": before}}, sort=[("_id", DESCENDING)])
+        return None if doc is None else _event_from_doc(doc)
+
+    @translate_errors
+    async def trim_marker(self) -> dict[str, Any] | None:
+        """Where the chain starts after old events were deleted: {seq, mac, seal}."""
+        return await self._col.database.audit_trim.find_one({"_id": "trim"})
+
+    @translate_errors
+    async def save_trim_marker(self, seq: int, mac: str, seal: str) -> None:
+        await self._col.database.audit_trim.replace_one(
+            {"_id": "trim"}, {"_id": "trim", "seq": seq, "mac": mac, "seal": seal}, upsert=True
+        )
+
+    @translate_errors
+    async def delete_through(self, seq: int) -> int:
+        result = await self._col.delete_many({"_id": {"$lte": seq}})
+        return result.deleted_count
 
     @translate_errors
     async def recent(self, limit: int, before_seq: int | None = None) -> list[AuditEvent]:

@@ -30,7 +30,53 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         last_message_id=doc.get("last_message_id"),
         first_client_hash=doc.get("first_client_hash"),
         visitor={k: bytes(v) for k, v in doc.get("visitor", {}).items()},
+        email_index=doc.get("email_index"),
+        pseudonym=doc.get("pseudonym"),
+        pseudonymised_by=_pseudonymised_by(doc.get("pseudonymised")),
+        pseudonymised_at=(doc.get("pseudonymised") or {}).get("at"),
     )
+
+
+def _pseudonymised_by(mark: dict[str, Any] | None) -> str | None:
+    return None if not mark else f"{mark['policy']}@{mark['version']}"
+
+
+def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
+    """The stored form of a new conversation (also used by bulk loaders, so formats never drift)."""
+    doc: dict[str, Any] = {
+        "_id": conv.id,
+        "status": conv.status,
+        "created_at": conv.created_at,
+        "last_activity_at": conv.last_activity_at,
+        "resume_token_hash": conv.resume_token_hash,
+        "resume_expires_at": conv.resume_expires_at,
+        "message_count": conv.message_count,
+        "assigned_agent_id": conv.assigned_agent_id,
+        "closed_at": conv.closed_at,
+        "offline": conv.offline,
+        "notice_version": conv.notice_version,
+        "site_id": conv.site_id,
+        "last_message_id": conv.last_message_id,
+        "visitor": conv.visitor,
+    }
+    if conv.email_index is not None:
+        doc["email_index"] = conv.email_index
+    if conv.first_client_hash is not None:
+        doc["first_client_hash"] = conv.first_client_hash
+    return doc
+
+
+def message_to_doc(message: Message) -> dict[str, Any]:
+    return {
+        "_id": message.id,
+        "conversation_id": message.conversation_id,
+        "sender": message.sender,
+        "client_id": message.client_id,
+        "created_at": message.created_at,
+        "text": message.text,
+        "text_length": message.text_length,
+        "agent_id": message.agent_id,
+    }
 
 
 def _message_from_doc(doc: dict[str, Any]) -> Message:
@@ -53,26 +99,8 @@ class ConversationStore:
     @translate_errors
     async def insert(self, conv: Conversation) -> bool:
         """False if a conversation with the same first client id exists (a concurrent resend)."""
-        doc: dict[str, Any] = {
-            "_id": conv.id,
-            "status": conv.status,
-            "created_at": conv.created_at,
-            "last_activity_at": conv.last_activity_at,
-            "resume_token_hash": conv.resume_token_hash,
-            "resume_expires_at": conv.resume_expires_at,
-            "message_count": conv.message_count,
-            "assigned_agent_id": conv.assigned_agent_id,
-            "closed_at": conv.closed_at,
-            "offline": conv.offline,
-            "notice_version": conv.notice_version,
-            "site_id": conv.site_id,
-            "last_message_id": conv.last_message_id,
-            "visitor": conv.visitor,
-        }
-        if conv.first_client_hash is not None:
-            doc["first_client_hash"] = conv.first_client_hash
         try:
-            await self._col.insert_one(doc)
+            await self._col.insert_one(conversation_to_doc(conv))
         except DuplicateKeyError:
             return False
         return True
@@ -170,18 +198,7 @@ class MessageStore:
         Returns the stored message (the earlier one on a resend) and whether it is new.
         """
         try:
-            await self._col.insert_one(
-                {
-                    "_id": message.id,
-                    "conversation_id": message.conversation_id,
-                    "sender": message.sender,
-                    "client_id": message.client_id,
-                    "created_at": message.created_at,
-                    "text": message.text,
-                    "text_length": message.text_length,
-                    "agent_id": message.agent_id,
-                }
-            )
+            await self._col.insert_one(message_to_doc(message))
             return message, True
         except DuplicateKeyError:
             earlier = await self.by_client_id(message.conversation_id, message.sender, message.client_id)

@@ -74,10 +74,12 @@ class Database:
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
         from chat_service.storage.audit import AuditStore
+        from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.presence import PresenceStore
+        from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)
@@ -90,6 +92,8 @@ class Database:
         self.canned = CannedStore(self.db)
         self.presence = PresenceStore(self.db)
         self.reads = ReadStore(self.db)
+        self.retention = RetentionStore(self.client, self.db)
+        self.bulk = BulkLoader(self.db)
 
     async def ping(self) -> None:
         try:
@@ -117,6 +121,9 @@ class Database:
             partialFilterExpression={"first_client_hash": {"$type": "string"}},
             name="first_client",
         )
+        await self.db.conversations.create_index([("email_index", ASCENDING)], name="blind_index", sparse=True)
+        await self.db.conversations.create_index([("pseudonym", ASCENDING)], name="pseudonym", sparse=True)
+        await self.db.messages.create_index([("created_at", ASCENDING)], name="stored_at")
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("at", ASCENDING)], name="time")

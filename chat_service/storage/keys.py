@@ -15,20 +15,17 @@ from chat_service.crypto import WrappedKey
 from chat_service.storage.database import translate_errors
 
 
+def data_key_to_doc(owner_id: str, wrapped: WrappedKey, now: datetime) -> dict[str, Any]:
+    return {"_id": owner_id, "master_key_id": wrapped.master_key_id, "wrapped": wrapped.ciphertext, "created_at": now}
+
+
 class DataKeyStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]):
         self._col = db.data_keys
 
     @translate_errors
     async def put(self, owner_id: str, wrapped: WrappedKey, now: datetime) -> None:
-        await self._col.insert_one(
-            {
-                "_id": owner_id,
-                "master_key_id": wrapped.master_key_id,
-                "wrapped": wrapped.ciphertext,
-                "created_at": now,
-            }
-        )
+        await self._col.insert_one(data_key_to_doc(owner_id, wrapped, now))
 
     @translate_errors
     async def get(self, owner_id: str) -> WrappedKey | None:

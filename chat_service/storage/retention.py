@@ -1,0 +1,364 @@
+"""What the retention job and data-subject requests need from MongoDB.
+
+Selection is streamed with one cursor (memory stays flat); every change of a batch is written in
+one transaction, so a run killed mid-batch leaves the batch as it was, and every write is guarded
+so that doing it again changes nothing. The run lease and the run summaries live here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.asynchronous.mongo_client import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from chat_service.crypto import WrappedKey
+from chat_service.models import Conversation, Message
+from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
+from chat_service.storage.database import DURABLE, translate_errors
+
+# How long a batch waits for documents held by the open transaction of a run that died.
+TRANSIENT_RETRY_S = 90.0
+# Called at named points inside a batch's transaction; tests use it to kill a run mid-batch.
+Checkpoint = Callable[[str], None]
+
+
+def _no_checkpoint(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ConversationSelector:
+    """Conversations whose last activity is before `before`, optionally only (not) offline.
+
+    `pending_policy` (name, version) keeps only conversations not yet pseudonymised by that policy
+    at that version or later. `exclude` removes what other selectors match.
+    """
+
+    before: datetime
+    offline: bool | None = None
+    pending_policy: tuple[str, int] | None = None
+    exclude: tuple[ConversationSelector, ...] = ()
+
+    def to_filter(self) -> dict[str, Any]:
+        query: dict[str, Any] = {"last_activity_at": {"$lt": self.before}}
+        if self.offline is not None:
+            query["offline"] = self.offline
+        if self.pending_policy is not None:
+            name, version = self.pending_policy
+            query["$or"] = [
+                {"pseudonymised": {"$exists": False}},
+                {"pseudonymised.policy": name, "pseudonymised.version": {"$lt": version}},
+            ]
+        if self.exclude:
+            query["$nor"] = [ex.to_filter() for ex in self.exclude]
+        return query
+
+
+@dataclass(frozen=True)
+class Pseudonymisation:
+    """The new state of one conversation: its pseudonym and the visitor fields to destroy."""
+
+    conversation_id: str
+    pseudonym: str
+    drop_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RedactedText:
+    message_id: str
+    text: bytes
+    text_length: int
+
+
+@dataclass
+class RunRecord:
+    id: str
+    started_at: datetime
+    clock: datetime
+    host: str
+    status: str = "running"
+    finished_at: datetime | None = None
+    policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+
+def _run_from_doc(doc: dict[str, Any]) -> RunRecord:
+    return RunRecord(
+        id=doc["_id"],
+        started_at=doc["started_at"],
+        clock=doc["clock"],
+        host=doc.get("host", ""),
+        status=doc["status"],
+        finished_at=doc.get("finished_at"),
+        policies=doc.get("policies", {}),
+        failures=doc.get("failures", []),
+    )
+
+
+class RetentionStore:
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: AsyncDatabase[dict[str, Any]]):
+        self._client = client
+        self._db = db
+        self._session: AsyncClientSession | None = None
+
+    # --- selection -------------------------------------------------------------------------------
+
+    @translate_errors
+    async def count_conversations(self, selector: ConversationSelector) -> int:
+        return await self._db.conversations.count_documents(selector.to_filter())
+
+    async def stream_conversations(
+        self, selector: ConversationSelector, batch_size: int
+    ) -> AsyncIterator[list[Conversation]]:
+        """Matching conversations, oldest activity first, `batch_size` at a time."""
+        cursor = self._db.conversations.find(selector.to_filter(), batch_size=batch_size).sort(
+            [("last_activity_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        batch: list[Conversation] = []
+        async for doc in cursor:
+            batch.append(_conversation_from_doc(doc))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    @translate_errors
+    async def messages_of(self, conversation_ids: Sequence[str]) -> list[Message]:
+        cursor = self._db.messages.find({"conversation_id": {"$in": list(conversation_ids)}})
+        return [_message_from_doc(doc) async for doc in cursor]
+
+    async def stream_messages(self, conversation_id: str) -> AsyncIterator[Message]:
+        """Every message of one conversation, oldest first (no history limit: for exports)."""
+        cursor = self._db.messages.find({"conversation_id": conversation_id}, batch_size=500).sort(
+            [("created_at", ASCENDING), ("_id", ASCENDING)]
+        )
+        async for doc in cursor:
+            yield _message_from_doc(doc)
+
+    @translate_errors
+    async def wrapped_keys(self, owner_ids: Sequence[str]) -> dict[str, WrappedKey]:
+        cursor = self._db.data_keys.find({"_id": {"$in": list(owner_ids)}})
+        return {doc["_id"]: WrappedKey(doc["master_key_id"], bytes(doc["wrapped"])) async for doc in cursor}
+
+    # --- changes (one transaction per batch) -----------------------------------------------------
+
+    @asynccontextmanager
+    async def run_session(self) -> AsyncIterator[dict[str, Any]]:
+        """One server session for a whole run; its id goes into the lease (see `acquire_lease`)."""
+        async with self._client.start_session() as session:
+            self._session = session
+            try:
+                yield dict(session.session_id)
+            finally:
+                self._session = None
+
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Any]) -> Any:
+        """Run `work` in a transaction, retrying while a transaction of a dead run still holds its documents."""
+        deadline = time.monotonic() + TRANSIENT_RETRY_S
+        while True:
+            try:
+                if self._session is not None:
+                    return await self._transaction(self._session, work)
+                async with self._client.start_session() as session:
+                    return await self._transaction(session, work)
+            except PyMongoError as exc:
+                if not exc.has_error_label("TransientTransactionError") or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    @staticmethod
+    async def _transaction(session: AsyncClientSession, work: Callable[[AsyncClientSession], Any]) -> Any:
+        async with await session.start_transaction(write_concern=DURABLE):
+            return await work(session)
+
+    @translate_errors
+    async def pseudonymise(
+        self,
+        changes: Sequence[Pseudonymisation],
+        texts: Sequence[RedactedText],
+        *,
+        selector: ConversationSelector,
+        policy: str,
+        version: int,
+        at: datetime,
+        run_id: str,
+        checkpoint: Checkpoint = _no_checkpoint,
+    ) -> set[str]:
+        """Write redacted texts and replace visitor identifiers, atomically for the whole batch.
+
+        Each conversation is changed only if it still matches `selector` (no new activity, not
+        already done). Returns the ids this call pseudonymised.
+        """
+
+        async def work(session: AsyncClientSession) -> set[str]:
+            if texts:
+                await self._db.messages.bulk_write(
+                    [
+                        UpdateOne({"_id": t.message_id}, {"$set": {"text": t.text, "text_length": t.text_length}})
+                        for t in texts
+                    ],
+                    ordered=False,
+                    session=session,
+                )
+            checkpoint("pseudonymise.texts_written")
+            mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
+            # A plain guard (no $or): SecantusDB scans the collection for each update with one.
+            guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
+            await self._db.conversations.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": c.conversation_id, **guard},
+                        {
+                            "$set": {"pseudonym": c.pseudonym, "pseudonymised": mark, "resume_token_hash": ""},
+                            "$unset": {"email_index": "", **{f"visitor.{name}": "" for name in c.drop_fields}},
+                        },
+                    )
+                    for c in changes
+                ],
+                ordered=False,
+                session=session,
+            )
+            cursor = self._db.conversations.find(
+                {"_id": {"$in": [c.conversation_id for c in changes]}, "pseudonymised.run": run_id},
+                {"_id": 1},
+                session=session,
+            )
+            return {doc["_id"] async for doc in cursor}
+
+        if not changes:
+            return set()
+        result: set[str] = await self._in_transaction(work)
+        return result
+
+    @translate_errors
+    async def delete_conversations(
+        self, conversation_ids: Sequence[str], checkpoint: Checkpoint = _no_checkpoint
+    ) -> int:
+        """Crypto-shred: the data keys go first, then the messages and conversations.
+
+        Returns how many conversation documents were deleted.
+        """
+        ids = list(conversation_ids)
+
+        async def work(session: AsyncClientSession) -> int:
+            await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
+            checkpoint("delete.keys_destroyed")
+            await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
+            result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
+            return result.deleted_count
+
+        if not ids:
+            return 0
+        deleted: int = await self._in_transaction(work)
+        return deleted
+
+    # --- data-subject requests and breach reports ------------------------------------------------
+
+    @translate_errors
+    async def conversations_for_subject(self, email_index: str, pseudonym: str) -> list[Conversation]:
+        found: dict[str, Conversation] = {}
+        for query in ({"email_index": email_index}, {"pseudonym": pseudonym}):
+            async for doc in self._db.conversations.find(query):
+                found[doc["_id"]] = _conversation_from_doc(doc)
+        return sorted(found.values(), key=lambda c: (c.created_at, c.id))
+
+    async def conversations_created_between(self, start: datetime, end: datetime) -> AsyncIterator[Conversation]:
+        cursor = self._db.conversations.find({"created_at": {"$gte": start, "$lt": end}}, batch_size=500)
+        async for doc in cursor:
+            yield _conversation_from_doc(doc)
+
+    @translate_errors
+    async def messages_stored_between(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Conversation id -> number of its messages stored in the window."""
+        counts: dict[str, int] = {}
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"created_at": {"$gte": start, "$lt": end}}},
+            {"$group": {"_id": "$conversation_id", "n": {"$sum": 1}}},
+        ]
+        async for row in await self._db.messages.aggregate(pipeline):
+            counts[str(row["_id"])] = int(row["n"])
+        return counts
+
+    # --- audit retention -------------------------------------------------------------------------
+
+    @translate_errors
+    async def count_audit_before(self, before: datetime) -> int:
+        return await self._db.audit_events.count_documents({"at": {"$lt": before}})
+
+    # --- lease -----------------------------------------------------------------------------------
+
+    @translate_errors
+    async def acquire_lease(
+        self, name: str, holder: str, now: datetime, expires_at: datetime, session_id: dict[str, Any] | None = None
+    ) -> bool:
+        """Take the lease if it is free, expired or already ours.
+
+        Taking over from a run that went silent (killed, partitioned) also kills that run's server
+        session, so its open transaction is aborted now instead of holding its documents until
+        the server reaps it (60 s on MongoDB).
+        """
+        try:
+            before = await self._db.retention_leases.find_one_and_update(
+                {"_id": name, "$or": [{"expires_at": {"$lte": now}}, {"holder": holder}]},
+                {"$set": {"holder": holder, "expires_at": expires_at, "renewed_at": now, "session": session_id}},
+                upsert=True,
+                return_document=ReturnDocument.BEFORE,
+            )
+        except DuplicateKeyError:
+            return False  # someone else holds it: the upsert collided with their document
+        if before is not None and before.get("holder") != holder and before.get("session"):
+            with contextlib.suppress(PyMongoError):
+                await self._client.admin.command("killSessions", [before["session"]])
+        return True
+
+    @translate_errors
+    async def renew_lease(self, name: str, holder: str, now: datetime, expires_at: datetime) -> bool:
+        result = await self._db.retention_leases.update_one(
+            {"_id": name, "holder": holder}, {"$set": {"expires_at": expires_at, "renewed_at": now}}
+        )
+        return result.matched_count == 1
+
+    @translate_errors
+    async def release_lease(self, name: str, holder: str) -> None:
+        await self._db.retention_leases.delete_one({"_id": name, "holder": holder})
+
+    @translate_errors
+    async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        doc = await self._db.retention_leases.find_one({"_id": name})
+        return None if doc is None else (doc["holder"], doc["expires_at"])
+
+    # --- run summaries ---------------------------------------------------------------------------
+
+    @translate_errors
+    async def save_run(self, run: RunRecord) -> None:
+        await self._db.retention_runs.replace_one(
+            {"_id": run.id},
+            {
+                "_id": run.id,
+                "started_at": run.started_at,
+                "clock": run.clock,
+                "host": run.host,
+                "status": run.status,
+                "finished_at": run.finished_at,
+                "policies": run.policies,
+                "failures": run.failures,
+            },
+            upsert=True,
+        )
+
+    @translate_errors
+    async def recent_runs(self, limit: int) -> list[RunRecord]:
+        cursor = self._db.retention_runs.find().sort([("started_at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [_run_from_doc(doc) async for doc in cursor]

@@ -1,0 +1,1 @@
+"""Retention job and data-subject rights: pseudonymise, redact, delete (crypto-shredding), export, erase."""
