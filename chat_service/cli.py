@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, str | None]:
+def flag_overrides(args: argparse.Namespace) -> dict[str, str | None]:
     return {
         "dev": getattr(args, "dev", None),
         "data_dir": getattr(args, "data_dir", None),
@@ -83,7 +83,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, str | None]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = load_settings(overrides=_overrides(args))
+        settings = load_settings(overrides=flag_overrides(args))
     except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "privacy":
         from retention.privacy_cli import privacy_command
 
-        return asyncio.run(privacy_command(settings, args, _database))
+        return asyncio.run(privacy_command(settings, args, open_cli_database))
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 
@@ -149,7 +149,7 @@ async def serve(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[Database]:
+async def open_cli_database(settings: Settings) -> AsyncIterator[Database]:
     """The configured database; in dev mode the running server's embedded one, or a fresh one."""
     embedded = None
     uri = settings.mongodb_uri
@@ -184,7 +184,7 @@ async def check(settings: Settings) -> int:
     except KeyRingError as exc:
         problems.append(f"HMAC keys: {exc}")
     try:
-        async with _database(settings) as db:
+        async with open_cli_database(settings) as db:
             decision = await check_residency(db, settings)
             if decision.allowed:
                 print(decision.summary())
@@ -213,7 +213,7 @@ def _read_password(from_stdin: bool) -> str:
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
     try:
         password = _read_password(args.password_stdin)
-        async with _database(settings) as db:
+        async with open_cli_database(settings) as db:
             await db.ensure_indexes()
             hmac_keys = load_hmac_keys(settings)
             accounts = Accounts(
@@ -250,7 +250,7 @@ async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
         ring.save(path)
         print(f"added master key {ring.active_id} to {path} (old keys stay until nothing uses them)")
     try:
-        async with _database(settings) as db:
+        async with open_cli_database(settings) as db:
             conversations = Conversations(db, source, resume_days=settings.resume_token_days)
             count = await conversations.rewrap_all()
             remaining = await db.data_keys.count_by_master_key()
@@ -264,7 +264,7 @@ async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
 async def verify_audit(settings: Settings) -> int:
     try:
         keys = load_hmac_keys(settings)
-        async with _database(settings) as db:
+        async with open_cli_database(settings) as db:
             report = await AuditLog(db, keys).verify()
     except (KeyRingError, ChatError) as exc:
         print(f"cannot verify the audit log: {exc}", file=sys.stderr)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chat_service.app import load_hmac_keys, load_keys
-from chat_service.cli import _database, _overrides
+from chat_service.cli import flag_overrides, open_cli_database
 from chat_service.conversations import iso, utcnow
 from chat_service.crypto import KeyRingError
 from chat_service.errors import ChatError
@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    overrides: dict[str, str | None] = {**_overrides(args), "retention_policies_file": args.policies}
+    overrides: dict[str, str | None] = {**flag_overrides(args), "retention_policies_file": args.policies}
     try:
         settings = load_settings(overrides=overrides)
         policies = load_policies(settings.retention_policies_file)
@@ -100,7 +100,7 @@ def _emit(data: Any, text: str, as_json: bool) -> None:
 
 
 async def _plan(settings: Settings, policies: PolicySet, now: datetime, *, as_json: bool) -> int:
-    async with _database(settings) as db:
+    async with open_cli_database(settings) as db:
         lines = await plan(db, policies, now)
     data = {
         "now": iso(now),
@@ -123,7 +123,7 @@ async def _run(
     settings: Settings, policies: PolicySet, now: datetime, *, as_json: bool, checkpoint: Checkpoint | None
 ) -> int:
     keys, hmac_keys = load_keys(settings), load_hmac_keys(settings)
-    async with _database(settings) as db:
+    async with open_cli_database(settings) as db:
         await db.ensure_indexes()
         job = RetentionJob(db, keys, hmac_keys, settings.retention_batch_size, settings.retention_lease_seconds)
         if checkpoint is not None:
@@ -136,7 +136,7 @@ async def _run(
 
 
 async def _report(settings: Settings, limit: int, *, as_json: bool) -> int:
-    async with _database(settings) as db:
+    async with open_cli_database(settings) as db:
         runs = await db.retention.recent_runs(limit)
     text = "\n".join(_run_to_text(r) for r in runs) or "no retention runs yet"
     _emit([_run_to_dict(r) for r in runs], text, as_json)

@@ -148,7 +148,9 @@ class RetentionJob:
             stats["selected"] = int(stats["selected"]) + len(batch)
             try:
                 if policy.action == "delete":
-                    done = await self.db.retention.delete_conversations([c.id for c in batch], self.checkpoint)
+                    done = await self.db.retention.delete_conversations(
+                        [c.id for c in batch], self.checkpoint, inactive_before=selector.before
+                    )
                     redactions: Counter[str] = Counter()
                 else:
                     done, redactions = await self._pseudonymise(run, policy, selector, batch, now)

@@ -278,3 +278,17 @@ def test_redaction_in_pseudonymise_uses_the_same_rules_as_the_table() -> None:
     # Guard against the job and the table test drifting apart.
     assert redact("06-98765432").text == "[phone]"
     assert FieldRef("messages", "m1", "text").aad().endswith(b"/messages/m1/text")
+
+
+async def test_deletion_spares_a_conversation_that_came_back_to_life(renv: RetentionEnv) -> None:
+    """Selected as 200 days quiet, but the visitor wrote again before the batch ran: it stays."""
+    async with renv.open() as (db, seed):
+        revived = await seed.conversation(days_ago(200), ["oud bericht"])
+        quiet = await seed.conversation(days_ago(200), ["ook oud"])
+        await db.conversations.record_message(revived, "m-new", days_ago(0), reopen=True)
+        deleted = await db.retention.delete_conversations([revived, quiet], inactive_before=days_ago(180))
+    assert deleted == 1
+    raw = renv.raw()
+    assert raw.conversations.count_documents({"_id": revived}) == 1
+    assert raw.data_keys.count_documents({"_id": revived}) == 1
+    assert raw.conversations.count_documents({"_id": quiet}) == 0

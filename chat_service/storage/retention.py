@@ -244,22 +244,38 @@ class RetentionStore:
 
     @translate_errors
     async def delete_conversations(
-        self, conversation_ids: Sequence[str], checkpoint: Checkpoint = _no_checkpoint
+        self,
+        conversation_ids: Sequence[str],
+        checkpoint: Checkpoint = _no_checkpoint,
+        *,
+        inactive_before: datetime | None = None,
     ) -> int:
         """Crypto-shred: the data keys go first, then the messages and conversations.
 
+        With `inactive_before`, only conversations still inactive since then are deleted (checked
+        inside the transaction: a visitor writing after selection keeps the conversation).
         Returns how many conversation documents were deleted.
         """
-        ids = list(conversation_ids)
+        selected = list(conversation_ids)
 
         async def work(session: AsyncClientSession) -> int:
+            ids = selected
+            if inactive_before is not None:
+                still = self._db.conversations.find(
+                    {"_id": {"$in": selected}, "last_activity_at": {"$lt": inactive_before}},
+                    {"_id": 1},
+                    session=session,
+                )
+                ids = [doc["_id"] async for doc in still]
+                if not ids:
+                    return 0
             await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
             checkpoint("delete.keys_destroyed")
             await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
             result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
             return result.deleted_count
 
-        if not ids:
+        if not selected:
             return 0
         deleted: int = await self._in_transaction(work)
         return deleted
