@@ -274,7 +274,7 @@ def parse_subject_query(payload: object) -> tuple[str | None, str | None]:
     email = _optional(data, "email", max_len=320)
     conversation_id = _optional(data, "conversation_id", max_len=25)
     if (email is None) == (conversation_id is None):
-        raise InvalidInput("Give an e-mail address or a conversation id, not both.", details={"fields": sorted(data)})
+        raise InvalidInput("Give either an e-mail address or a conversation id.", details={"fields": sorted(data)})
     if email is not None and not EMAIL.fullmatch(email.strip()):
         raise InvalidInput("'email' is not an e-mail address.", details={"field": "email"})
     if conversation_id is not None and not CONVERSATION_ID.fullmatch(conversation_id.strip()):

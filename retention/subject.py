@@ -1,4 +1,4 @@
-"""Data-subject requests and breach reports as plain domain functions (CLI today, console API later).
+"""Data-subject requests and breach reports as plain domain functions (the CLI and the console API).
 
 Find a person's conversations by e-mail (through the blind index, or the pseudonym once the
 retention job has acted) or by conversation id; export everything stored about them, decrypted
