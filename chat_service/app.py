@@ -11,7 +11,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, session
+from chat_service.api import admin, health, openapi, privacy, session
 from chat_service.api.middleware import errors_middleware, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
@@ -31,6 +31,8 @@ from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
 from chat_service.web import setup_widget
 from chat_service.web.console import console_headers_middleware
+from retention.policies import load_policies
+from retention.subject import DataSubjectRequests
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
@@ -122,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(session.routes)
     app.add_routes(admin.routes)
+    app.add_routes(privacy.routes)
     app.add_routes(openapi.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
@@ -183,6 +186,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,
+        privacy=DataSubjectRequests(db, keys, hmac_keys, load_policies(settings.retention_policies_file)),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     try:

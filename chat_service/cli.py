@@ -32,6 +32,7 @@ from chat_service.logging import configure_logging, get_logger
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
+from retention.policies import PolicyError
 
 log = get_logger("chat_service.cli")
 
@@ -122,7 +123,7 @@ def run(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         asyncio.run(serve(settings))
-    except (ResidencyRefused, KeyRingError, ChatError) as exc:
+    except (ResidencyRefused, KeyRingError, PolicyError, ChatError) as exc:
         print(f"chat-service will not start: {exc}", file=sys.stderr)
         return 1
     return 0

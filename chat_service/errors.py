@@ -43,6 +43,11 @@ class TextTooLong(InvalidInput):
     code = "text_too_long"
 
 
+class ConfirmationRequired(InvalidInput):
+    code = "confirmation_required"
+    default_message = "This cannot be undone: confirm it explicitly."
+
+
 class Unauthenticated(ChatError):
     code = "unauthenticated"
     http_status = 401

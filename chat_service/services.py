@@ -15,6 +15,7 @@ from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision
 from chat_service.settings import Settings
 from chat_service.storage import Database
+from retention.subject import DataSubjectRequests
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
     hmac_keys: HmacKeys
     sio: socketio.AsyncServer
     residency: ResidencyDecision
+    privacy: DataSubjectRequests
 
 
 SETTINGS = web.AppKey("settings", Settings)

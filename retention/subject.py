@@ -1,4 +1,4 @@
-"""Data-subject requests and breach reports as plain domain functions (CLI today, console API later).
+"""Data-subject requests and breach reports as plain domain functions (the CLI and the console API).
 
 Find a person's conversations by e-mail (through the blind index, or the pseudonym once the
 retention job has acted) or by conversation id; export everything stored about them, decrypted
@@ -17,7 +17,7 @@ from typing import Any
 from chat_service.audit import AuditLog
 from chat_service.conversations import iso, utcnow
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, KeyRingSource
-from chat_service.errors import DecryptionFailed, InvalidInput
+from chat_service.errors import DecryptionFailed, InvalidInput, NotFound
 from chat_service.models import Conversation
 from chat_service.storage import Database
 from chat_service.validation import CONVERSATION_ID, EMAIL
@@ -85,6 +85,14 @@ class DataSubjectRequests:
             details={"by": "email" if query.email else "conversation_id", "found": len(found)},
         )
         return found
+
+    async def load(self, conversation_ids: list[str]) -> list[Conversation]:
+        """The conversations a request names by id (found earlier), in that order; all must exist."""
+        found = [await self._db.conversations.get(conversation_id) for conversation_id in conversation_ids]
+        missing = [i for i, conv in zip(conversation_ids, found, strict=True) if conv is None]
+        if missing:
+            raise NotFound("No such conversation (already erased?).", details={"missing": missing[:20]})
+        return [conv for conv in found if conv is not None]
 
     # --- export (Art. 15 and 20) -----------------------------------------------------------------
 

@@ -60,6 +60,20 @@ _CANNED = _obj(
     text={"type": "string", "maxLength": 4000},
 )
 
+_CONVERSATION_ID = {"type": "string", "pattern": "^c[0-9a-f]{24}$"}
+_CONVERSATION_IDS = {"type": "array", "items": _CONVERSATION_ID, "minItems": 1, "maxItems": 200, "uniqueItems": True}
+_INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601 with a time zone"}
+
+
+def _json_file(summary: str, body: dict[str, Any], statuses: tuple[int, ...] = ()) -> dict[str, Any]:
+    op = _op(summary, csrf=True, body=body, statuses=statuses)
+    op["responses"]["200"] = {
+        "description": "A JSON file (Content-Disposition: attachment; Cache-Control: no-store)",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+    return op
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
@@ -141,6 +155,41 @@ SPEC: dict[str, Any] = {
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
                     {"name": "before", "in": "query", "schema": {"type": "integer"}},
                 ],
+            )
+        },
+        "/api/privacy/find": {
+            "post": _op(
+                "A data subject's conversations by e-mail (blind index) or id: ids, times and state only (admin)",
+                csrf=True,
+                body={
+                    "oneOf": [
+                        _obj(["email"], email={"type": "string", "format": "email"}),
+                        _obj(["conversation_id"], conversation_id=_CONVERSATION_ID),
+                    ]
+                },
+            )
+        },
+        "/api/privacy/export": {
+            "post": _json_file(
+                "Everything stored about these conversations, decrypted (Art. 15/20; admin)",
+                _obj(["conversation_ids"], conversation_ids=_CONVERSATION_IDS),
+                statuses=(404,),
+            )
+        },
+        "/api/privacy/erase": {
+            "post": _op(
+                "Delete these conversations and destroy their data keys, now (Art. 17; admin)",
+                csrf=True,
+                statuses=(404,),
+                body=_obj(
+                    ["conversation_ids", "confirm"], conversation_ids=_CONVERSATION_IDS, confirm={"const": "ERASE"}
+                ),
+            )
+        },
+        "/api/privacy/breach-report": {
+            "post": _json_file(
+                "Conversations and pseudonymous data subjects stored or opened in a window (Art. 33; admin)",
+                _obj(["from", "to"], **{"from": _INSTANT, "to": _INSTANT}),
             )
         },
         "/api/widget/availability": {

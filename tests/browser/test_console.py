@@ -3,16 +3,19 @@ scripted visitor, inert markup, disabled accounts, audit, keyboard-only use, CSP
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import socketio
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Locator, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Download, Locator, Page, expect
 
 from tests.browser.test_widget import AXE
 from tests.browser.visit import RECORD_CSP_VIOLATIONS
@@ -373,7 +376,7 @@ async def test_headers_csp_accessibility_and_screenshot(
 
     assert await serious_axe_violations(anna.page) == []
     await anna.page.screenshot(path=output_dir / "console-inbox.png")
-    for page_name in ("Users", "Audit log", "Canned responses"):
+    for page_name in ("Users", "Audit log", "Canned responses", "Privacy"):
         await anna.page.goto(server.url + "/console/")  # agents do not see admin pages
         await expect(anna.page.get_by_role("link", name=page_name)).to_have_count(0)
     # j/k walk the list; the row keeps the focus so the next key press walks on.
@@ -425,6 +428,71 @@ async def test_admin_pages_canned_and_audit(consoles: list[Console], server: Ser
     await page.get_by_role("link", name="Inbox").click()
     await expect(page.get_by_role("tab", name=re.compile("^Wachtend"))).to_be_visible()
     assert await admin.csp_violations() == []
+
+
+async def downloaded_text(download: Download) -> str:
+    return await asyncio.to_thread(Path(await download.path()).read_text)
+
+
+async def test_admin_finds_exports_and_erases_a_visitor_and_downloads_a_breach_report(
+    consoles: list[Console], server: ServerProcess, accounts: None
+) -> None:
+    anna, _, anna_id = await visitor_says(
+        server, "Mijn IBAN is NL02ABNA0123456789", {"name": "Anna Canary", "email": "anna.privacy@example.nl"}
+    )
+    bob, _, bob_id = await visitor_says(server, "Bob zijn geheim", {"name": "Bob Other", "email": "bob@elders.nl"})
+    admin = consoles[0]
+    page = admin.page
+    await admin.open_inbox(ADMIN)
+    await page.get_by_role("link", name="Privacy").click()
+    await page.get_by_label("E-mail address or conversation id").fill("Anna.Privacy@example.nl")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_role("status")).to_have_text("1 conversation(s) found.")
+    await expect(page.get_by_role("cell", name=anna_id)).to_be_visible()
+    await expect(page.get_by_role("cell", name=bob_id)).to_have_count(0)
+    assert await serious_axe_violations(page) == []
+
+    async with page.expect_download() as exported:
+        await page.get_by_role("button", name="Export (JSON)").click()
+    download = await exported.value
+    assert re.fullmatch(r"export-q[0-9a-f]{16}\.json", download.suggested_filename)
+    text = await downloaded_text(download)
+    assert "Anna Canary" in text and "NL02ABNA0123456789" in text and anna_id in text
+    assert "Bob" not in text and bob_id not in text
+
+    await page.get_by_role("button", name="Erase…").click()
+    dialog = page.get_by_role("dialog", name="Erase permanently?")
+    await expect(dialog).to_contain_text(anna_id)
+    await expect(dialog).to_contain_text("1 conversation(s) with 1 message(s)")
+    assert await serious_axe_violations(page) == []
+    await dialog.get_by_role("button", name="Erase permanently").click()
+    await expect(page.get_by_role("status")).to_have_text("1 conversation(s) erased.")
+    await expect(page.get_by_role("cell", name=anna_id)).to_have_count(0)
+    db = server.db()
+    assert (
+        db.conversations.count_documents({"_id": anna_id}) == 0 and db.data_keys.count_documents({"_id": anna_id}) == 0
+    )
+    assert db.audit_events.count_documents({"action": "privacy.erased", "target_id": anna_id}) == 1
+
+    # Gone from the inbox too; Bob's conversation stays.
+    await page.get_by_role("link", name="Inbox").click()
+    await admin.tab("All open").click()
+    await expect(admin.row("Bob Other")).to_be_visible()
+    await expect(admin.row("Anna Canary")).to_have_count(0)
+
+    await page.get_by_role("link", name="Privacy").click()
+    now = datetime.now()  # datetime-local is the browser's local time, which is this machine's
+    await page.get_by_label("From").fill((now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    await page.get_by_label("To").fill((now + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
+    async with page.expect_download() as reported:
+        await page.get_by_role("button", name="Download report").click()
+    report = json.loads(await downloaded_text(await reported.value))
+    rows = {row["conversation_id"]: row for row in report["conversations"]}
+    assert rows[bob_id]["exists"] and not rows[anna_id]["exists"]
+    assert await admin.csp_violations() == []
+    assert admin.errors == []
+    for client in (anna, bob):
+        await client.disconnect()
 
 
 async def serious_axe_violations(page: Page) -> list[dict[str, Any]]:

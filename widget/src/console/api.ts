@@ -26,6 +26,24 @@ export interface AuditEvent {
   details: Record<string, unknown> | null;
 }
 
+/** A conversation as a privacy search shows it: ids, times and state, nothing the visitor wrote. */
+export interface SubjectConversation {
+  id: string;
+  status: string;
+  offline: boolean;
+  created_at: string;
+  last_activity_at: string;
+  closed_at: string | null;
+  message_count: number;
+  pseudonymised: boolean;
+}
+
+/** A JSON file the server sent as an attachment, ready to hand to the browser's download. */
+export interface JsonFile {
+  filename: string;
+  blob: Blob;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
@@ -42,26 +60,40 @@ function csrfToken(): string {
   return match ? decodeURIComponent(match[1]) : "";
 }
 
-export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+function send(method: string, path: string, body?: unknown): Promise<Response> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") headers["X-CSRF-Token"] = csrfToken();
-  const response = await fetch(path, {
+  return fetch(path, {
     method,
     headers,
     body: body === undefined ? undefined : JSON.stringify(body),
     credentials: "same-origin",
   });
+}
+
+async function failed(response: Response): Promise<ApiError> {
   const data = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-  if (!response.ok) {
-    throw new ApiError(
-      response.status,
-      String(data.code ?? "http_" + response.status),
-      String(data.message ?? response.statusText),
-      (data.details as Record<string, unknown>) ?? {},
-    );
-  }
-  return data as T;
+  return new ApiError(
+    response.status,
+    String(data.code ?? "http_" + response.status),
+    String(data.message ?? response.statusText),
+    (data.details as Record<string, unknown>) ?? {},
+  );
+}
+
+export async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const response = await send(method, path, body);
+  if (!response.ok) throw await failed(response);
+  return (await response.json().catch(() => ({}))) as T;
+}
+
+/** POST for an attachment: the body is kept as it came, named as the server's Content-Disposition says. */
+async function postForFile(path: string, body: unknown, fallback: string): Promise<JsonFile> {
+  const response = await send("POST", path, body);
+  if (!response.ok) throw await failed(response);
+  const named = /filename="([A-Za-z0-9._-]+)"/.exec(response.headers.get("Content-Disposition") ?? "");
+  return { filename: named ? named[1] : fallback, blob: await response.blob() };
 }
 
 export const api = {
@@ -88,6 +120,13 @@ export const api = {
       ? request<{ canned: Canned }>("PUT", `/api/canned/${encodeURIComponent(id)}`, item)
       : request<{ canned: Canned }>("POST", "/api/canned", item),
   deleteCanned: (id: string) => request<unknown>("DELETE", `/api/canned/${encodeURIComponent(id)}`),
+  findSubject: (query: { email: string } | { conversation_id: string }) =>
+    request<{ conversations: SubjectConversation[] }>("POST", "/api/privacy/find", query),
+  exportSubject: (conversation_ids: string[]) =>
+    postForFile("/api/privacy/export", { conversation_ids }, "export.json"),
+  eraseSubject: (conversation_ids: string[]) =>
+    request<{ erased: number }>("POST", "/api/privacy/erase", { conversation_ids, confirm: "ERASE" }),
+  breachReport: (from: string, to: string) => postForFile("/api/privacy/breach-report", { from, to }, "breach-report.json"),
   audit: (before?: number) =>
     request<{ events: AuditEvent[] }>("GET", `/api/audit?limit=50${before !== undefined ? `&before=${before}` : ""}`),
 };

@@ -5,15 +5,17 @@ import { AgentSocket, type Colleague, type Row, type View } from "./agent";
 import { api, ApiError, type Canned, type User } from "./api";
 import { h, isTyping, patch } from "./dom";
 import { countOpen, renderRows, renderTabs, type Counts } from "./inbox";
+import { privacyPage } from "./privacy";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
 import { Thread } from "./thread";
 
-type Page = "inbox" | "canned" | "users" | "audit" | "account";
+type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "account";
 const PAGES: [Page, keyof Strings, boolean][] = [
   ["inbox", "inbox", false],
   ["canned", "cannedList", true],
   ["users", "users", true],
   ["audit", "audit", true],
+  ["privacy", "privacy", true],
   ["account", "account", false],
 ];
 const SHORTCUTS: [string, keyof Strings][] = [
@@ -248,6 +250,7 @@ export class ConsoleApp {
     if (page === "users") content = usersPage(t, this.user);
     else if (page === "canned") content = cannedPage(t, () => void this.loadCanned());
     else if (page === "audit") content = auditPage(t, this.lang);
+    else if (page === "privacy") content = privacyPage(t, this.lang);
     else if (page === "account")
       content = h(
         "section",
