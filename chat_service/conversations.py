@@ -271,6 +271,12 @@ class Conversations:
     async def _restart(self, conv: Conversation, client_id: str) -> Started:
         """Answer a resent first message: same conversation and message, a fresh token."""
         first = await self._db.messages.by_client_id(conv.id, "visitor", client_id)
+        # A copy arriving at the same moment may find the conversation a moment before its first
+        # message is stored by the other: give it that moment, then ask the client to retry.
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while first is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+            first = await self._db.messages.by_client_id(conv.id, "visitor", client_id)
         if first is None:
             raise StorageUnavailable()
         secret = new_secret()
