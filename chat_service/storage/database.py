@@ -110,7 +110,8 @@ class Database:
             unique=True,
             name="idempotent_send",
         )
-        await self.db.messages.create_index([("conversation_id", ASCENDING), ("created_at", ASCENDING)], name="history")
+        # No separate (conversation_id, created_at) index: the one above narrows history to one
+        # conversation and SecantusDB sorts that in memory; each index costs ~0.45 ms per insert.
         await self.db.conversations.create_index(
             [("status", ASCENDING), ("last_activity_at", DESCENDING)], name="inbox"
         )
