@@ -15,8 +15,11 @@ import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import web
+
+from chat_service.errors import ChatError
 
 STATIC_DIR = Path(__file__).parent / "static"
 LOADER_CACHE = "public, max-age=300"
@@ -82,6 +85,22 @@ def load_console_assets(static_dir: Path = STATIC_DIR) -> ConsoleAssets | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return ConsoleAssets(script_name=script, style_name=style, files=files)
+
+
+class AssetsNotBuilt(ChatError):
+    code = "not_built"
+    http_status = 503
+
+
+AssetsT = TypeVar("AssetsT", WidgetAssets, ConsoleAssets)
+
+
+def built(request: web.Request, key: web.AppKey[AssetsT], what: str) -> AssetsT:
+    """The built files under `key`, or a 503 telling the operator to build them."""
+    assets = request.app.get(key)
+    if assets is None:
+        raise AssetsNotBuilt(f"The {what} has not been built: run scripts/install.")
+    return assets
 
 
 def asset_response(request: web.Request, asset: Asset, *, cross_origin: bool = True) -> web.Response:

@@ -11,8 +11,8 @@ from html import escape
 
 from aiohttp import web
 
-from chat_service.errors import ChatError, NotFound
-from chat_service.web.assets import CONSOLE_ASSETS, ConsoleAssets, asset_response
+from chat_service.errors import NotFound
+from chat_service.web.assets import CONSOLE_ASSETS, ConsoleAssets, asset_response, built
 
 routes = web.RouteTableDef()
 
@@ -41,17 +41,8 @@ SHELL = """<!doctype html>
 """
 
 
-class ConsoleNotBuilt(ChatError):
-    code = "console_not_built"
-    http_status = 503
-    default_message = "The console has not been built: run scripts/install."
-
-
 def _assets(request: web.Request) -> ConsoleAssets:
-    assets = request.app.get(CONSOLE_ASSETS)
-    if assets is None:
-        raise ConsoleNotBuilt()
-    return assets
+    return built(request, CONSOLE_ASSETS, "console")
 
 
 @web.middleware

@@ -6,26 +6,17 @@ import re
 
 from aiohttp import web
 
-from chat_service.errors import ChatError, Forbidden, NotFound
+from chat_service.errors import Forbidden, NotFound
 from chat_service.services import SERVICES, SETTINGS
 from chat_service.sites import SITES, own_origins
-from chat_service.web.assets import ASSETS, WidgetAssets, asset_response
+from chat_service.web.assets import ASSETS, WidgetAssets, asset_response, built
 
 routes = web.RouteTableDef()
 BUNDLE_NAME = re.compile(r"chat-[0-9a-f]{12}\.js")
 
 
-class WidgetNotBuilt(ChatError):
-    code = "widget_not_built"
-    http_status = 503
-    default_message = "The widget has not been built: run scripts/install."
-
-
 def _assets(request: web.Request) -> WidgetAssets:
-    assets = request.app.get(ASSETS)
-    if assets is None:
-        raise WidgetNotBuilt()
-    return assets
+    return built(request, ASSETS, "widget")
 
 
 @routes.get("/widget.js")
