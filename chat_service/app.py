@@ -11,8 +11,8 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session
-from chat_service.api.middleware import errors_middleware, security_headers_middleware
+from chat_service.api import admin, health, openapi, privacy, session, wellknown
+from chat_service.api.middleware import errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
@@ -20,6 +20,7 @@ from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
+from chat_service.schemas import socket_json
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
 from chat_service.sites import SITES, own_origins
@@ -80,6 +81,7 @@ def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> soc
         logger=False,
         engineio_logger=False,
         max_http_buffer_size=64 * 1024,
+        json=socket_json,
     )
 
 
@@ -110,11 +112,12 @@ def load_hmac_keys(settings: Settings) -> HmacKeys:
 
 
 def create_app(settings: Settings) -> web.Application:
-    # The console's CSP goes outermost so that error answers under /console/ carry it too.
+    # Header middlewares go outermost so that every answer carries them, errors included.
     app = web.Application(
-        middlewares=[console_headers_middleware, errors_middleware, security_headers_middleware],
+        middlewares=[security_headers_middleware, console_headers_middleware, errors_middleware],
         client_max_size=64 * 1024,
     )
+    app.on_response_prepare.append(hide_server_banner)
     app[SETTINGS] = settings
     sio = build_socket_server(settings, origin_check(app))
     sio.register_namespace(VisitorNamespace(VISITOR_NAMESPACE, app))
@@ -126,6 +129,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(privacy.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(wellknown.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)

@@ -117,3 +117,15 @@ class DecryptionFailed(ChatError):
     code = "decryption_failed"
     http_status = 500
     default_message = "Stored data failed its integrity check."
+
+
+class PayloadTooLarge(ChatError):
+    code = "payload_too_large"
+    http_status = 413
+    default_message = "The request body is too large."
+
+
+class MethodNotAllowed(ChatError):
+    code = "method_not_allowed"
+    http_status = 405
+    default_message = "This method is not allowed here."

@@ -101,6 +101,7 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    security_contact: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +161,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "security_contact": (
+        "CHAT_SECURITY_CONTACT",
+        "Where to report vulnerabilities (`mailto:` or `https:` URI), served in /.well-known/security.txt "
+        "(unset: that file answers 404).",
     ),
 }
 
@@ -240,6 +246,13 @@ def _parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_contact_uri(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"(mailto:[^@\s]+@[^@\s]+|https://\S+|tel:\+?[0-9 ()-]+)", value):
+        raise ValueError("expected a mailto:, https: or tel: URI")
+    return value
+
+
 def _parse_sites_file(raw: str) -> Path:
     path = Path(_parse_str(raw))
     try:
@@ -275,6 +288,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "security_contact": _parse_contact_uri,
 }
 
 

@@ -1,7 +1,8 @@
-"""Strict parsing of untrusted payloads (socket events, HTTP bodies).
+"""Strict parsing of Socket.IO event payloads, and the identifier formats every layer shares.
 
 Each parser takes whatever arrived and returns a typed, frozen value or raises `InvalidInput`
 naming the offending field. Unknown fields are rejected, so a typo never silently drops data.
+HTTP bodies are pydantic models in `chat_service.schemas` (they also make the OpenAPI document).
 """
 
 from __future__ import annotations
@@ -9,10 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chat_service.errors import ConfirmationRequired, InvalidInput, TextTooLong
+from chat_service.errors import InvalidInput, TextTooLong
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONVERSATION_ID = re.compile(r"^c[0-9a-f]{24}$")
@@ -179,72 +179,7 @@ def parse_list(payload: object) -> tuple[str, int]:
     return status, limit
 
 
-@dataclass(frozen=True)
-class LoginIn:
-    email: str
-    password: str
-
-
-def parse_login(payload: object) -> LoginIn:
-    data = _mapping(payload, {"email", "password"}, {"email", "password"})
-    email = _string(data, "email", max_len=320).strip().lower()
-    password = _string(data, "password", max_len=MAX_PASSWORD)
-    if not email or not password:
-        raise InvalidInput("E-mail and password are required.")
-    return LoginIn(email, password)
-
-
-@dataclass(frozen=True)
-class PasswordChangeIn:
-    current: str
-    new: str
-
-
-def parse_password_change(payload: object) -> PasswordChangeIn:
-    data = _mapping(payload, {"current_password", "new_password"}, {"current_password", "new_password"})
-    return PasswordChangeIn(
-        _string(data, "current_password", max_len=MAX_PASSWORD), _string(data, "new_password", max_len=MAX_PASSWORD)
-    )
-
-
-def parse_new_user(payload: object) -> tuple[str, str, str | None]:
-    data = _mapping(payload, {"email", "role", "display_name"}, {"email", "role"})
-    email = _string(data, "email", max_len=320, pattern=EMAIL).strip().lower()
-    role = _string(data, "role", max_len=10)
-    if role not in ("agent", "admin"):
-        raise InvalidInput("'role' must be 'agent' or 'admin'.", details={"field": "role"})
-    return email, role, _optional(data, "display_name", max_len=MAX_NAME)
-
-
-def parse_user_changes(payload: object) -> dict[str, Any]:
-    data = _mapping(payload, {"role", "disabled", "display_name"}, set())
-    if not data:
-        raise InvalidInput("Nothing to change.")
-    changes: dict[str, Any] = {}
-    if "role" in data:
-        if data["role"] not in ("agent", "admin"):
-            raise InvalidInput("'role' must be 'agent' or 'admin'.", details={"field": "role"})
-        changes["role"] = data["role"]
-    if "disabled" in data:
-        changes["disabled"] = _bool(data, "disabled", False)
-    if "display_name" in data:
-        changes["display_name"] = _optional(data, "display_name", max_len=MAX_NAME)
-    return changes
-
-
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-
-
-def parse_canned(payload: object) -> tuple[str, str, str]:
-    data = _mapping(payload, {"shortcut", "title", "text"}, {"shortcut", "title", "text"})
-    title = _string(data, "title", max_len=100).strip()
-    if not title:
-        raise InvalidInput("'title' must not be empty.", details={"field": "title"})
-    return (
-        _string(data, "shortcut", max_len=32, pattern=SHORTCUT),
-        title,
-        message_text(data, 4000),
-    )
 
 
 def parse_claim(payload: object) -> tuple[str, str | None]:
@@ -259,75 +194,3 @@ def parse_read(payload: object) -> tuple[str, int]:
     if not isinstance(seen, int) or isinstance(seen, bool) or not 0 <= seen <= 10_000_000:
         raise InvalidInput("'seen' must be a whole number.", details={"field": "seen"})
     return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID), seen
-
-
-# --- data-subject requests (console privacy page) ------------------------------------------------
-
-MAX_REQUEST_CONVERSATIONS = 200
-MAX_BREACH_WINDOW = timedelta(days=366)
-ERASE_CONFIRMATION = "ERASE"
-
-
-def parse_subject_query(payload: object) -> tuple[str | None, str | None]:
-    """`{"email"}` or `{"conversation_id"}`, exactly one: (email, conversation_id)."""
-    data = _mapping(payload, {"email", "conversation_id"}, set())
-    email = _optional(data, "email", max_len=320)
-    conversation_id = _optional(data, "conversation_id", max_len=25)
-    if (email is None) == (conversation_id is None):
-        raise InvalidInput("Give either an e-mail address or a conversation id.", details={"fields": sorted(data)})
-    if email is not None and not EMAIL.fullmatch(email.strip()):
-        raise InvalidInput("'email' is not an e-mail address.", details={"field": "email"})
-    if conversation_id is not None and not CONVERSATION_ID.fullmatch(conversation_id.strip()):
-        raise InvalidInput("'conversation_id' is not a conversation id.", details={"field": "conversation_id"})
-    return (email.strip().lower() if email else None), (conversation_id.strip() if conversation_id else None)
-
-
-def _conversation_ids(data: Mapping[str, Any]) -> list[str]:
-    ids = data["conversation_ids"]
-    if not isinstance(ids, list) or not ids or len(ids) > MAX_REQUEST_CONVERSATIONS:
-        raise InvalidInput(
-            f"'conversation_ids' must list 1 to {MAX_REQUEST_CONVERSATIONS} conversation ids.",
-            details={"field": "conversation_ids"},
-        )
-    if not all(isinstance(i, str) and CONVERSATION_ID.fullmatch(i) for i in ids):
-        raise InvalidInput(
-            "'conversation_ids' holds something that is not a conversation id.", details={"field": "conversation_ids"}
-        )
-    return list(dict.fromkeys(ids))
-
-
-def parse_export_request(payload: object) -> list[str]:
-    return _conversation_ids(_mapping(payload, {"conversation_ids"}, {"conversation_ids"}))
-
-
-def parse_erase_request(payload: object) -> list[str]:
-    """Erasure cannot be undone: the caller must send `"confirm": "ERASE"` beside the ids."""
-    data = _mapping(payload, {"conversation_ids", "confirm"}, {"conversation_ids", "confirm"})
-    ids = _conversation_ids(data)
-    if data["confirm"] != ERASE_CONFIRMATION:
-        raise ConfirmationRequired(f'Send "confirm": "{ERASE_CONFIRMATION}" to erase.', details={"field": "confirm"})
-    return ids
-
-
-def _instant(data: Mapping[str, Any], name: str) -> datetime:
-    raw = _string(data, name, max_len=40)
-    try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{name}' is not an ISO 8601 date and time.", details={"field": name}) from None
-    if value.tzinfo is None:
-        raise InvalidInput(f"'{name}' needs a time zone (e.g. Z or +01:00).", details={"field": name})
-    return value.astimezone(UTC)
-
-
-def parse_breach_window(payload: object) -> tuple[datetime, datetime]:
-    data = _mapping(payload, {"from", "to"}, {"from", "to"})
-    start, end = _instant(data, "from"), _instant(data, "to")
-    if end <= start:
-        raise InvalidInput("'to' must be after 'from'.", details={"field": "to"})
-    if end - start > MAX_BREACH_WINDOW:
-        raise InvalidInput(
-            f"The window may span at most {MAX_BREACH_WINDOW.days} days; ask for several reports.",
-            details={"field": "to", "max_days": MAX_BREACH_WINDOW.days},
-        )
-    return start, end

@@ -7,15 +7,19 @@ import secrets
 from aiohttp import web
 
 from chat_service.api.auth import require_user
-from chat_service.api.middleware import read_json
+from chat_service.api.contract import ApiRoutes
+from chat_service.api.middleware import parse_body, parse_query
 from chat_service.api.session import user_to_wire
 from chat_service.conversations import iso, utcnow
 from chat_service.errors import InvalidInput, NotFound
 from chat_service.models import CannedResponse
+from chat_service.schemas.http import AuditQuery, CannedBody, NewUserBody, UserChangesBody
 from chat_service.services import SERVICES, Services
-from chat_service.validation import USER_ID, parse_canned, parse_new_user, parse_user_changes
+from chat_service.validation import USER_ID
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+USER_PATH = "/api/users/{user_id:u[0-9a-f]{24}}"
+CANNED_PATH = "/api/canned/{item_id:r[0-9a-f]{16}}"
 
 
 def _user_id(request: web.Request) -> str:
@@ -31,29 +35,42 @@ async def _disconnect_user(services: Services, user_id: str) -> None:
         await services.sio.disconnect(sid, namespace="/agent")
 
 
-@routes.get("/api/users")
+@routes.api("GET", "/api/users", "List staff accounts (admin)", access="admin")
 async def list_users(request: web.Request) -> web.Response:
     await require_user(request, admin=True)
     users = await request.app[SERVICES].db.users.all()
     return web.json_response({"users": [user_to_wire(u) for u in users]})
 
 
-@routes.post("/api/users")
+@routes.api(
+    "POST",
+    "/api/users",
+    "Create an account with a one-time password (admin)",
+    access="admin",
+    body=NewUserBody,
+    statuses=(409,),
+    ok_status=201,
+)
 async def create_user(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
-    email, role, display_name = parse_new_user(await read_json(request))
-    user, temporary = await request.app[SERVICES].accounts.admin_create(
-        who.user, email, "admin" if role == "admin" else "agent", display_name
-    )
+    new = await parse_body(request, NewUserBody)
+    user, temporary = await request.app[SERVICES].accounts.admin_create(who.user, new.email, new.role, new.display_name)
     return web.json_response({"user": user_to_wire(user), "temporary_password": temporary}, status=201)
 
 
-@routes.patch("/api/users/{user_id}")
+@routes.api(
+    "PATCH",
+    USER_PATH,
+    "Change role, disable/enable, rename (admin)",
+    access="admin",
+    body=UserChangesBody,
+    statuses=(409,),
+)
 async def update_user(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     services = request.app[SERVICES]
     user_id = _user_id(request)
-    changes = parse_user_changes(await read_json(request))
+    changes = (await parse_body(request, UserChangesBody)).changes()
     if user_id == who.user.id and (changes.get("disabled") or changes.get("role") == "agent"):
         raise InvalidInput("You cannot disable or demote yourself.")
     user = await services.accounts.admin_update(who.user, user_id, changes)
@@ -62,7 +79,12 @@ async def update_user(request: web.Request) -> web.Response:
     return web.json_response({"user": user_to_wire(user)})
 
 
-@routes.post("/api/users/{user_id}/reset-password")
+@routes.api(
+    "POST",
+    USER_PATH + "/reset-password",
+    "Reset a password; the user must change it at next login (admin)",
+    access="admin",
+)
 async def reset_password(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     services = request.app[SERVICES]
@@ -72,7 +94,7 @@ async def reset_password(request: web.Request) -> web.Response:
     return web.json_response({"temporary_password": temporary})
 
 
-@routes.get("/api/canned")
+@routes.api("GET", "/api/canned", "List canned responses")
 async def list_canned(request: web.Request) -> web.Response:
     await require_user(request)
     items = await request.app[SERVICES].db.canned.all()
@@ -84,23 +106,24 @@ async def list_canned(request: web.Request) -> web.Response:
 async def _save_canned(request: web.Request, item_id: str) -> web.Response:
     who = await require_user(request, admin=True)
     services = request.app[SERVICES]
-    shortcut, title, text = parse_canned(await read_json(request))
+    canned = await parse_body(request, CannedBody)
+    shortcut, title, text = canned.shortcut, canned.title, canned.text
     await services.db.canned.upsert(CannedResponse(item_id, shortcut, title, text, utcnow()))
     await services.audit.record(who.user.id, "canned.saved", target_type="canned", target_id=item_id)
     return web.json_response({"canned": {"id": item_id, "shortcut": shortcut, "title": title, "text": text}})
 
 
-@routes.post("/api/canned")
+@routes.api("POST", "/api/canned", "Create a canned response (admin)", access="admin", body=CannedBody, statuses=(409,))
 async def create_canned(request: web.Request) -> web.Response:
     return await _save_canned(request, "r" + secrets.token_hex(8))
 
 
-@routes.put("/api/canned/{item_id:r[0-9a-f]{16}}")
+@routes.api("PUT", CANNED_PATH, "Replace a canned response (admin)", access="admin", body=CannedBody, statuses=(409,))
 async def update_canned(request: web.Request) -> web.Response:
     return await _save_canned(request, request.match_info["item_id"])
 
 
-@routes.delete("/api/canned/{item_id:r[0-9a-f]{16}}")
+@routes.api("DELETE", CANNED_PATH, "Delete a canned response (admin)", access="admin")
 async def delete_canned(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     services = request.app[SERVICES]
@@ -111,15 +134,11 @@ async def delete_canned(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
-@routes.get("/api/audit")
+@routes.api("GET", "/api/audit", "Audit events, newest first (admin)", access="admin", query=AuditQuery)
 async def audit_log(request: web.Request) -> web.Response:
     await require_user(request, admin=True)
-    try:
-        limit = min(500, max(1, int(request.query.get("limit", "100"))))
-        before = int(request.query["before"]) if "before" in request.query else None
-    except ValueError:
-        raise InvalidInput("'limit' and 'before' must be whole numbers.") from None
-    events = await request.app[SERVICES].db.audit.recent(limit, before)
+    query = parse_query(request, AuditQuery)
+    events = await request.app[SERVICES].db.audit.recent(query.limit, query.before)
     return web.json_response(
         {
             "events": [

@@ -1,213 +1,136 @@
-"""The OpenAPI 3.1 description of the REST API, served at `/api/openapi.json`."""
+"""The OpenAPI 3.1 document, generated from the route tables and the request models."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-routes = web.RouteTableDef()
+from chat_service.api import admin, health, privacy, session, wellknown
+from chat_service.api.contract import ApiRoutes, Operation
+from chat_service.schemas import MAX_BODY_BYTES, MAX_DEPTH
+from chat_service.schemas.http import WidgetAvailabilityQuery
 
-_PROBLEM = {"$ref": "#/components/schemas/Problem"}
-
-
-def _op(
-    summary: str,
-    *,
-    body: dict[str, Any] | None = None,
-    ok: str = "OK",
-    auth: bool = True,
-    csrf: bool = False,
-    params: list[dict[str, Any]] | None = None,
-    statuses: tuple[int, ...] = (),
-) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "responses": {"200": {"description": ok}}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
-    if auth:
-        op["security"] = [{"session": [], "csrf": []}] if csrf else [{"session": []}]
-    if params:
-        op["parameters"] = params
-    for status in (400, 401, 403, *statuses) if auth or body else statuses:
-        op["responses"][str(status)] = {
-            "description": "Problem",
-            "content": {"application/problem+json": {"schema": _PROBLEM}},
-        }
-    return op
+routes = ApiRoutes()
+REF = "#/components/schemas/{model}"
 
 
-def _obj(required: list[str], **props: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": False, "required": required, "properties": props}
+class Problem(BaseModel):
+    """Every error answer (`application/problem+json`)."""
+
+    code: str
+    message: str
+    details: dict[str, Any] | None = None
 
 
-_STR: dict[str, Any] = {"type": "string"}
-_USER_ID = {
-    "name": "user_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^u[0-9a-f]{24}$"},
-}
-_ITEM_ID = {
-    "name": "item_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string", "pattern": "^r[0-9a-f]{16}$"},
-}
-_CANNED = _obj(
-    ["shortcut", "title", "text"],
-    shortcut={"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,31}$"},
-    title={"type": "string", "maxLength": 100},
-    text={"type": "string", "maxLength": 4000},
+# Routes whose handlers live outside chat_service.api but belong to the REST API.
+routes.document(
+    Operation(
+        "GET",
+        "/api/widget/availability",
+        "Is an agent online, and the notice to show? Stores nothing, sets no cookie",
+        access="none",
+        query=WidgetAvailabilityQuery,
+        statuses=(403, 404),
+    )
 )
 
-_CONVERSATION_ID = {"type": "string", "pattern": "^c[0-9a-f]{24}$"}
-_CONVERSATION_IDS = {"type": "array", "items": _CONVERSATION_ID, "minItems": 1, "maxItems": 200, "uniqueItems": True}
-_INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601 with a time zone"}
 
-
-def _json_file(summary: str, body: dict[str, Any], statuses: tuple[int, ...] = ()) -> dict[str, Any]:
-    op = _op(summary, csrf=True, body=body, statuses=statuses)
-    op["responses"]["200"] = {
-        "description": "A JSON file (Content-Disposition: attachment; Cache-Control: no-store)",
-        "content": {"application/json": {"schema": {"type": "object"}}},
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": REF.format(model="Problem")}}},
     }
-    return op
 
 
-SPEC: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {
-        "title": "chat-service",
-        "version": "1",
-        "description": "REST API of chat-service. Real-time traffic uses Socket.IO; see docs/protocol.md.",
-    },
-    "components": {
-        "securitySchemes": {
-            "session": {"type": "apiKey", "in": "cookie", "name": "chat_session"},
-            "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
-        },
-        "schemas": {
-            "Problem": _obj(["code", "message"], code=_STR, message=_STR, details={"type": "object"}),
-        },
-    },
-    "paths": {
-        "/healthz": {"get": _op("Process alive", auth=False)},
-        "/readyz": {"get": _op("Database reachable and residency verified", auth=False, statuses=(503,))},
-        "/api/session": {
-            "post": _op(
-                "Log in; sets the chat_session and chat_csrf cookies",
-                auth=False,
-                statuses=(400, 401, 429),
-                body=_obj(["email", "password"], email=_STR, password=_STR),
-            ),
-            "get": _op("Who am I"),
-            "delete": _op("Log out", csrf=True),
-        },
-        "/api/password": {
-            "post": _op(
-                "Change my password",
-                csrf=True,
-                body=_obj(
-                    ["current_password", "new_password"],
-                    current_password=_STR,
-                    new_password={"type": "string", "minLength": 12},
-                ),
-            )
-        },
-        "/api/users": {
-            "get": _op("List staff accounts (admin)"),
-            "post": _op(
-                "Create an account with a one-time password (admin)",
-                csrf=True,
-                statuses=(409,),
-                body=_obj(["email", "role"], email=_STR, role={"enum": ["agent", "admin"]}, display_name=_STR),
-            ),
-        },
-        "/api/users/{user_id}": {
-            "patch": _op(
-                "Change role, disable/enable, rename (admin)",
-                csrf=True,
-                params=[_USER_ID],
-                statuses=(404, 409),
-                body=_obj([], role={"enum": ["agent", "admin"]}, disabled={"type": "boolean"}, display_name=_STR),
-            )
-        },
-        "/api/users/{user_id}/reset-password": {
-            "post": _op(
-                "Reset a password; the user must change it at next login (admin)",
-                csrf=True,
-                params=[_USER_ID],
-                statuses=(404,),
-            )
-        },
-        "/api/canned": {
-            "get": _op("List canned responses"),
-            "post": _op("Create a canned response (admin)", csrf=True, body=_CANNED, statuses=(409,)),
-        },
-        "/api/canned/{item_id}": {
-            "put": _op("Replace a canned response (admin)", csrf=True, body=_CANNED, params=[_ITEM_ID]),
-            "delete": _op("Delete a canned response (admin)", csrf=True, params=[_ITEM_ID], statuses=(404,)),
-        },
-        "/api/audit": {
-            "get": _op(
-                "Audit events, newest first (admin)",
-                params=[
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                    {"name": "before", "in": "query", "schema": {"type": "integer"}},
-                ],
-            )
-        },
-        "/api/privacy/find": {
-            "post": _op(
-                "A data subject's conversations by e-mail (blind index) or id: ids, times and state only (admin)",
-                csrf=True,
-                body={
-                    "oneOf": [
-                        _obj(["email"], email={"type": "string", "format": "email"}),
-                        _obj(["conversation_id"], conversation_id=_CONVERSATION_ID),
-                    ]
-                },
-            )
-        },
-        "/api/privacy/export": {
-            "post": _json_file(
-                "Everything stored about these conversations, decrypted (Art. 15/20; admin)",
-                _obj(["conversation_ids"], conversation_ids=_CONVERSATION_IDS),
-                statuses=(404,),
-            )
-        },
-        "/api/privacy/erase": {
-            "post": _op(
-                "Delete these conversations and destroy their data keys, now (Art. 17; admin)",
-                csrf=True,
-                statuses=(404,),
-                body=_obj(
-                    ["conversation_ids", "confirm"], conversation_ids=_CONVERSATION_IDS, confirm={"const": "ERASE"}
-                ),
-            )
-        },
-        "/api/privacy/breach-report": {
-            "post": _json_file(
-                "Conversations and pseudonymous data subjects stored or opened in a window (Art. 33; admin)",
-                _obj(["from", "to"], **{"from": _INSTANT, "to": _INSTANT}),
-            )
-        },
-        "/api/widget/availability": {
-            "get": _op(
-                "Is an agent online? Stores nothing, sets no cookie",
-                auth=False,
-                params=[
-                    {"name": "site", "in": "query", "required": True, "schema": _STR},
-                    {"name": "lang", "in": "query", "schema": _STR},
-                ],
-                statuses=(403, 404),
-            )
-        },
-        "/api/openapi.json": {"get": _op("This document", auth=False)},
-    },
-}
+def _error_statuses(op: Operation) -> dict[int, str]:
+    statuses: dict[int, str] = {}
+    if op.body is not None or op.query is not None:
+        statuses[400] = "invalid_input (the field is named in details)"
+    if op.body is not None:
+        statuses[413] = f"payload_too_large: the body is over {MAX_BODY_BYTES // 1024} KiB"
+    if op.path_params:
+        statuses[404] = "not_found (also for a malformed id)"
+    if op.access != "none":
+        statuses[401] = "unauthenticated"
+        statuses[403] = "forbidden, password_change_required" + (", or a missing/wrong X-CSRF-Token" if op.csrf else "")
+    for status in op.statuses:
+        statuses.setdefault(status, "see docs/protocol.md")
+    return dict(sorted(statuses.items()))
 
 
-@routes.get("/api/openapi.json")
+def _operation(op: Operation, schemas: Mapping[tuple[Any, Any], dict[str, Any]]) -> dict[str, Any]:
+    ok_content = {"schema": {"type": "string"}} if op.ok_type.startswith("text/") else {"schema": {"type": "object"}}
+    doc: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": f"{op.method.lower()}{op.openapi_path.replace('/', '_').replace('{', '').replace('}', '')}",
+        "responses": {str(op.ok_status): {"description": op.ok, "content": {op.ok_type: ok_content}}},
+    }
+    for status, description in _error_statuses(op).items():
+        doc["responses"][str(status)] = _problem(description)
+    if op.access != "none":
+        doc["security"] = [{"session": [], "csrf": []}] if op.csrf else [{"session": []}]
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", **({"pattern": p} if p else {})}}
+        for name, p in op.path_params.items()
+    ]
+    if op.query is not None:
+        query_schema = op.query.model_json_schema()
+        required = set(query_schema.get("required", []))
+        params += [
+            {"name": name, "in": "query", "required": name in required, "schema": _plain(prop)}
+            for name, prop in query_schema["properties"].items()
+        ]
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": schemas[(op.body, "validation")]}},
+        }
+    return doc
+
+
+def _plain(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: `int | None` becomes `integer` (absent means None)."""
+    schema = {k: v for k, v in schema.items() if k not in ("title", "default")}
+    variants = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+    return {**variants[0], **schema} if variants else schema
+
+
+def build_spec(tables: Iterable[ApiRoutes]) -> dict[str, Any]:
+    operations = [op for table in tables for op in table.operations]
+    models: list[type[BaseModel]] = [Problem, *{op.body for op in operations if op.body is not None}]
+    keyed, definitions = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in operations:
+        paths.setdefault(op.openapi_path, {})[op.method.lower()] = _operation(op, keyed)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "chat-service",
+            "version": "1",
+            "description": "REST API of chat-service. Real-time traffic uses Socket.IO; see docs/protocol.md. "
+            f"Request bodies are JSON, at most {MAX_BODY_BYTES // 1024} KiB and {MAX_DEPTH} levels deep.",
+        },
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "chat_session"},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
+            "schemas": definitions.get("$defs", {}),
+        },
+        "paths": dict(sorted(paths.items())),
+    }
+
+
+@routes.api("GET", "/api/openapi.json", "This document", access="none")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(SPEC)
+
+
+TABLES: tuple[ApiRoutes, ...] = (health.routes, wellknown.routes, session.routes, admin.routes, privacy.routes, routes)
+SPEC: dict[str, Any] = build_spec(TABLES)

@@ -13,19 +13,16 @@ from typing import Any
 from aiohttp import web
 
 from chat_service.api.auth import require_user
-from chat_service.api.middleware import read_json
+from chat_service.api.contract import ApiRoutes
+from chat_service.api.middleware import parse_body
 from chat_service.conversations import iso
 from chat_service.models import Conversation
+from chat_service.schemas.http import BreachWindowBody, EraseBody, ExportBody, SubjectQueryBody
 from chat_service.services import SERVICES
-from chat_service.validation import (
-    parse_breach_window,
-    parse_erase_request,
-    parse_export_request,
-    parse_subject_query,
-)
 from retention.subject import SubjectQuery
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
+JSON_FILE = "A JSON file (Content-Disposition: attachment; Cache-Control: no-store)"
 
 
 def conversation_summary(conv: Conversation) -> dict[str, Any]:
@@ -49,38 +46,67 @@ def json_file(data: dict[str, Any], filename: str) -> web.Response:
     return response
 
 
-@routes.post("/api/privacy/find")
+@routes.api(
+    "POST",
+    "/api/privacy/find",
+    "A data subject's conversations by e-mail (blind index) or id: ids, times and state only (admin)",
+    access="admin",
+    body=SubjectQueryBody,
+)
 async def find(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
-    email, conversation_id = parse_subject_query(await read_json(request))
+    query = await parse_body(request, SubjectQueryBody)
     found = await request.app[SERVICES].privacy.find(
-        SubjectQuery(email=email, conversation_id=conversation_id), actor_id=who.user.id
+        SubjectQuery(email=query.email, conversation_id=query.conversation_id), actor_id=who.user.id
     )
     return web.json_response({"conversations": [conversation_summary(c) for c in found]})
 
 
-@routes.post("/api/privacy/export")
+@routes.api(
+    "POST",
+    "/api/privacy/export",
+    "Everything stored about these conversations, decrypted (Art. 15/20; admin)",
+    access="admin",
+    body=ExportBody,
+    statuses=(404,),
+    ok=JSON_FILE,
+)
 async def export(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     privacy = request.app[SERVICES].privacy
-    conversations = await privacy.load(parse_export_request(await read_json(request)))
+    conversations = await privacy.load((await parse_body(request, ExportBody)).ids())
     document = await privacy.export(conversations, actor_id=who.user.id)
     return json_file(document, f"export-{document['request']}.json")
 
 
-@routes.post("/api/privacy/erase")
+@routes.api(
+    "POST",
+    "/api/privacy/erase",
+    "Delete these conversations and destroy their data keys, now (Art. 17; admin)",
+    access="admin",
+    body=EraseBody,
+    statuses=(404,),
+)
 async def erase(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     privacy = request.app[SERVICES].privacy
-    conversations = await privacy.load(parse_erase_request(await read_json(request)))
+    conversations = await privacy.load((await parse_body(request, EraseBody)).ids())
     erased = await privacy.erase(conversations, actor_id=who.user.id)
     return web.json_response({"erased": erased})
 
 
-@routes.post("/api/privacy/breach-report")
+@routes.api(
+    "POST",
+    "/api/privacy/breach-report",
+    "Conversations and pseudonymous data subjects stored or opened in a window (Art. 33; admin)",
+    access="admin",
+    body=BreachWindowBody,
+    ok=JSON_FILE,
+)
 async def breach_report(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
-    start, end = parse_breach_window(await read_json(request))
+    window = await parse_body(request, BreachWindowBody)
+    start, end = window.start, window.end
     report = await request.app[SERVICES].privacy.breach_report(start, end, actor_id=who.user.id)
     stamp = start.strftime("%Y%m%dT%H%MZ")
     return json_file(report, f"breach-report-{stamp}.json")

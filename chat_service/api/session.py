@@ -7,13 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from chat_service.api.auth import CSRF_COOKIE, SESSION_COOKIE, is_https, require_user
-from chat_service.api.middleware import read_json
+from chat_service.api.contract import ApiRoutes
+from chat_service.api.middleware import parse_body
 from chat_service.models import User
+from chat_service.schemas.http import LoginBody, PasswordChangeBody
 from chat_service.services import SERVICES
 from chat_service.sockets.base import client_ip
-from chat_service.validation import parse_login, parse_password_change
 
-routes = web.RouteTableDef()
+routes = ApiRoutes()
 
 
 def user_to_wire(user: User) -> dict[str, Any]:
@@ -27,10 +28,17 @@ def user_to_wire(user: User) -> dict[str, Any]:
     }
 
 
-@routes.post("/api/session")
+@routes.api(
+    "POST",
+    "/api/session",
+    "Log in; sets the chat_session and chat_csrf cookies",
+    access="none",
+    body=LoginBody,
+    statuses=(401, 429),
+)
 async def login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    credentials = parse_login(await read_json(request))
+    credentials = await parse_body(request, LoginBody)
     logged_in = await services.accounts.login(
         credentials.email, credentials.password, client_ip(request, services.settings.trust_proxy)
     )
@@ -51,13 +59,13 @@ async def login(request: web.Request) -> web.Response:
     return response
 
 
-@routes.get("/api/session")
+@routes.api("GET", "/api/session", "Who am I", access="any_session")
 async def current(request: web.Request) -> web.Response:
     who = await require_user(request, allow_password_change=True)
     return web.json_response({"user": user_to_wire(who.user)})
 
 
-@routes.delete("/api/session")
+@routes.api("DELETE", "/api/session", "Log out", access="any_session")
 async def logout(request: web.Request) -> web.Response:
     await require_user(request, allow_password_change=True)
     await request.app[SERVICES].accounts.logout(request.cookies.get(SESSION_COOKIE))
@@ -67,9 +75,9 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-@routes.post("/api/password")
+@routes.api("POST", "/api/password", "Change my password", access="any_session", body=PasswordChangeBody)
 async def change_password(request: web.Request) -> web.Response:
     who = await require_user(request, allow_password_change=True)
-    change = parse_password_change(await read_json(request))
-    await request.app[SERVICES].accounts.change_password(who, change.current, change.new)
+    change = await parse_body(request, PasswordChangeBody)
+    await request.app[SERVICES].accounts.change_password(who, change.current_password, change.new_password)
     return web.json_response({"ok": True})

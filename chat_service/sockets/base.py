@@ -10,6 +10,7 @@ from aiohttp import web
 
 from chat_service.errors import ChatError, InvalidInput, UnknownEvent
 from chat_service.logging import get_logger
+from chat_service.schemas.socket_json import RejectedPayload
 
 log = get_logger("chat_service.sockets")
 
@@ -45,6 +46,9 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         started = time.perf_counter()
         handler = getattr(self, f"on_{event}", None) if isinstance(event, str) and event.isidentifier() else None
         try:
+            rejected = next((p for p in payloads if isinstance(p, RejectedPayload)), None)
+            if rejected is not None:  # refused while decoding (too deep, lone surrogate, not JSON)
+                raise InvalidInput(rejected.reason)
             if handler is None:
                 raise UnknownEvent()
             if len(payloads) > 1:
