@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,7 +18,7 @@ from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
-from chat_service.logging import get_logger
+from chat_service.logging import get_logger, own_config
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.schemas import socket_json
@@ -78,8 +79,9 @@ def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> soc
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=allowed_origins,
-        logger=False,
-        engineio_logger=False,
+        # Logger objects, not False: with False both libraries attach their own plain-text handler.
+        logger=logging.getLogger("socketio.server"),
+        engineio_logger=logging.getLogger("engineio.server"),
         max_http_buffer_size=64 * 1024,
         json=socket_json,
     )
@@ -174,7 +176,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     residency = await check_residency(db, settings)
     if not residency.allowed:
         raise ResidencyRefused(residency)
-    log.info("residency_verified", regions=list(residency.regions))
+    log.info("residency_verified", regions=own_config(list(residency.regions)))
     await db.ensure_indexes()
     keys = load_keys(settings)
     hmac_keys = load_hmac_keys(settings)

@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import structlog
@@ -83,26 +84,46 @@ def _ipv6_or_keep(match: re.Match[str]) -> str:
     return "[ip]"
 
 
-def scrub_text(value: str) -> str:
+@dataclass(frozen=True)
+class OwnConfig:
+    """A value of the server's own configuration (its database nodes, its listen address).
+
+    Logged with its IP addresses, which are not personal data: they are ours. E-mail addresses
+    and tokens are still scrubbed. Never wrap anything a client sent.
+    """
+
+    value: Any
+
+
+def own_config(value: Any) -> OwnConfig:
+    return OwnConfig(value)
+
+
+def scrub_text(value: str, *, addresses: bool = True) -> str:
     value = _EMAIL.sub("[email]", value)
-    value = _IPV6_CANDIDATE.sub(_ipv6_or_keep, value)
-    value = _IPV4.sub("[ip]", value)
+    if addresses:
+        value = _IPV6_CANDIDATE.sub(_ipv6_or_keep, value)
+        value = _IPV4.sub("[ip]", value)
     return _TOKEN.sub("[token]", value)
 
 
-def scrub(value: Any) -> Any:
+def scrub(value: Any, *, addresses: bool = True) -> Any:
     """Recursively scrub a value: sensitive keys blanked, free text pattern-scrubbed."""
+    if isinstance(value, OwnConfig):
+        return scrub(value.value, addresses=False)
     if isinstance(value, str):
-        return scrub_text(value)
+        return scrub_text(value, addresses=addresses)
     if isinstance(value, dict):
-        return {k: (REDACTED if _norm(k) in SENSITIVE_KEYS else scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _norm(k) in SENSITIVE_KEYS else scrub(v, addresses=addresses)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
-        return [scrub(v) for v in value]
+        return [scrub(v, addresses=addresses) for v in value]
     if isinstance(value, bytes | bytearray):
         return f"<{len(value)} bytes>"
     if value is None or isinstance(value, bool | int | float):
         return value
-    return scrub_text(repr(value))
+    return scrub_text(repr(value), addresses=addresses)
 
 
 def redact_personal_data(
@@ -150,6 +171,7 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    route_library_logs()
     # Access logs carry client IPs; we log requests ourselves without them.
     logging.getLogger("aiohttp.access").disabled = True
     for noisy in ("pymongo", "engineio", "socketio"):
@@ -160,6 +182,19 @@ def configure_logging(level: str, fmt: str, stream: TextIO | None = None) -> Non
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
+
+
+def route_library_logs() -> None:
+    """Every library logger writes through the root's redacting handler, never a handler of its own.
+
+    python-engineio and python-socketio attach a plain `StreamHandler` when given `logger=False`
+    (`app.build_socket_server` passes them logger objects instead); this removes any such handler
+    that already exists, so no unredacted plain-text line reaches the log.
+    """
+    for logger in list(logging.root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and logger.handlers:
+            logger.handlers[:] = []
+            logger.propagate = True
 
 
 def get_logger(name: str) -> Any:
