@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chat_service.errors import InvalidInput
+from chat_service.schemas import loads, socket_json
 from chat_service.validation import parse_visitor_message
 from tests.helpers import ServerProcess, call, visitor_client
 
@@ -108,3 +109,35 @@ async def test_oversized_frame_does_not_take_the_server_down(server: ServerProce
     assert (await call(visitor, "/visitor", "message", {"client_id": "a", "text": "still up"}))["ok"] is True
     await visitor.disconnect()
     assert server.alive()
+
+
+@pytest.mark.parametrize(
+    ("raw", "accepted"),
+    [
+        (b'{"a": [1, {"b": "x"}]}', True),
+        (b"[" * 32 + b"]" * 32, True),
+        (b"[" * 33 + b"]" * 33, False),
+        (b"[" * 1000 + b"]" * 1000, False),
+        (b'{"a": "' + b"[" * 100 + b'"}', True),  # brackets inside a string are not nesting
+        (b'{"email": "a\\ud800@x.eu"}', False),
+        (b'{"k\\udfff": 1}', False),
+        (b'{"ok": "\\ud83d\\ude00"}', True),  # a surrogate pair is one real character
+        (b'{"n": NaN}', False),
+        (b'{"n": Infinity}', False),
+        (b"\xff\xfe", False),
+        (b"{", False),
+    ],
+)
+def test_bounded_json_parser(raw: bytes, accepted: bool) -> None:
+    if accepted:
+        loads(raw)
+    else:
+        with pytest.raises(InvalidInput):
+            loads(raw)
+
+
+def test_socket_decoder_turns_a_refused_payload_into_an_invalid_input_ack() -> None:
+    decoded = socket_json.loads('["message", {"text": "a\\ud800"}]')
+    assert isinstance(decoded, list) and decoded[0] == "message"
+    assert isinstance(decoded[1], socket_json.RejectedPayload)
+    assert socket_json.loads('["message", {"text": "ok"}]') == ["message", {"text": "ok"}]
