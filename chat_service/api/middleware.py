@@ -16,7 +16,6 @@ from chat_service.services import SETTINGS
 log = get_logger("chat_service.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 M = TypeVar("M", bound=Body)
-MAX_JSON_BYTES = MAX_BODY_BYTES
 SERVER_NAME = "chat-service"
 HSTS = "max-age=63072000; includeSubDomains"
 
