@@ -35,7 +35,6 @@ def _message(error: ErrorDetails, name: str, description: str | None) -> str:
     hint = f" Expected: {description}" if description else ""
     messages = {
         "string_type": f"'{name}' must be a string.",
-        "string_too_short": f"'{name}' must not be empty." if ctx.get("min_length") == 1 else "",
         "string_too_long": f"'{name}' is longer than {ctx.get('max_length')} characters.",
         "string_pattern_mismatch": f"'{name}' is not in the expected format.{hint}",
         "bool_type": f"'{name}' must be true or false.",
@@ -44,8 +43,9 @@ def _message(error: ErrorDetails, name: str, description: str | None) -> str:
         "list_type": f"'{name}' must be a list.",
         "literal_error": f"'{name}' must be {ctx.get('expected')}.",
     }
-    if kind == "string_too_short" and not messages[kind]:
-        return f"'{name}' must be at least {ctx.get('min_length')} characters."
+    if kind == "string_too_short":
+        least = ctx.get("min_length")
+        return f"'{name}' must not be empty." if least == 1 else f"'{name}' must be at least {least} characters."
     if kind in ("greater_than_equal", "less_than_equal", "too_short", "too_long"):
         return f"'{name}' is out of range: {error['msg']}."
     return messages.get(kind) or f"'{name}': {error['msg']}."
