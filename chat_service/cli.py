@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -104,16 +105,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 
+def _cli_program() -> str:
+    """How to call this program from the server's working directory."""
+    script = Path(sys.executable).parent / "chat-service"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m chat_service"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(script))
+
+
+def first_admin_command(settings: Settings) -> str:
+    """`users create` with the flags in force, so it reaches this server's database and keys.
+
+    The data folder is given as an absolute path: it holds the embedded database's address and the
+    dev key files, and a relative one would name another folder from another directory.
+    """
+    parts = [_cli_program(), "users", "create", "you@example.eu", "--role", "admin"]
+    if settings.dev:
+        parts.append("--dev")
+    parts += ["--data-dir", shlex.quote(str(settings.data_dir.resolve()))]
+    if settings.mongodb_uri is not None:
+        # A URI may carry a password: never print it; the shell fills it in from the environment.
+        parts += ["--mongodb-uri", '"$MONGODB_URI"']
+    env = []
+    if settings.mongodb_database != Settings.mongodb_database:
+        env.append(f"CHAT_MONGODB_DATABASE={shlex.quote(settings.mongodb_database)}")
+    if settings.hmac_keys_file is not None:  # the audit key; in dev it is found in the data folder
+        env.append(f"CHAT_HMAC_KEYS_FILE={shlex.quote(str(settings.hmac_keys_file.resolve()))}")
+    return " ".join(env + parts)
+
+
 def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    dev = " --dev" if settings.dev else ""
+    demo = f"  demo page (widget):    {base}/\n" if settings.dev else ""
     print(
         f"chat-service is running at {base}\n"
-        f"  visitors (Socket.IO):  {base}/visitor\n"
-        f"  agents (Socket.IO):    {base}/agent   login: POST {base}/api/session\n"
+        f"{demo}"
+        f"  agent console:         {base}/console/\n"
         f"  health:                {base}/healthz  {base}/readyz\n"
-        f"Create the first account in another terminal:\n"
-        f"  .venv/bin/chat-service users create you@example.eu --role admin{dev}\n"
+        f"Create the first admin in another terminal (same data folder and database as this server):\n"
+        f"  {first_admin_command(settings)}\n"
         "(Press Ctrl+C to stop.)",
         flush=True,
     )
