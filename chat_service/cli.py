@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chat_service.accounts import Accounts
+from chat_service.accounts import MIN_PASSWORD, Accounts, check_password_strength
 from chat_service.app import (
     EMBEDDED_URI_FILE,
     ResidencyRefused,
@@ -28,11 +28,12 @@ from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import KeyRingError
 from chat_service.embedded import start_embedded
-from chat_service.errors import ChatError
+from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
+from chat_service.validation import EMAIL
 from retention.policies import PolicyError
 
 log = get_logger("chat_service.cli")
@@ -235,18 +236,53 @@ async def check(settings: Settings) -> int:
     return 0
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != first:
-        raise ChatError("The passwords do not match.")
-    return first
+PASSWORD_TRIES = 3
+
+
+class NoPassword(Exception):
+    """stdin ended (or was closed) before a password was given."""
+
+
+def _password_from_stdin() -> str:
+    line = sys.stdin.readline() if sys.stdin is not None and not sys.stdin.closed else ""
+    if not line:
+        raise NoPassword("no password on stdin: pipe one line to --password-stdin")
+    password = line.rstrip("\r\n")
+    check_password_strength(password)
+    return password
+
+
+def _password_from_terminal() -> str:
+    """Say the rule first; ask again after a too-short or mismatched password, a few times."""
+    print(f"Choose a password of at least {MIN_PASSWORD} characters.", file=sys.stderr, flush=True)
+    for attempt in range(1, PASSWORD_TRIES + 1):
+        try:
+            if sys.stdin is None:  # started with stdin closed and no terminal to ask on
+                raise EOFError
+            first = getpass.getpass("Password: ")
+            try:
+                check_password_strength(first)
+            except ChatError as exc:
+                problem = exc.message
+            else:
+                if getpass.getpass("Repeat password: ") == first:
+                    return first
+                problem = "The passwords do not match."
+        except EOFError:
+            raise NoPassword(
+                "no password: stdin is closed; run this in a terminal or pipe one line to --password-stdin"
+            ) from None
+        left = PASSWORD_TRIES - attempt
+        print(f"{problem} {f'Try again ({left} left).' if left else ''}".rstrip(), file=sys.stderr, flush=True)
+    raise InvalidInput(f"No usable password after {PASSWORD_TRIES} tries; nothing was created.")
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    if not EMAIL.fullmatch(args.email.strip().lower()):
+        print("could not create the account: That is not an e-mail address.", file=sys.stderr)
+        return 1
     try:
-        password = _read_password(args.password_stdin)
+        password = _password_from_stdin() if args.password_stdin else _password_from_terminal()
         async with open_cli_database(settings) as db:
             await db.ensure_indexes()
             hmac_keys = load_hmac_keys(settings)
@@ -254,6 +290,9 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
                 db, idle_minutes=settings.session_idle_minutes, audit=AuditLog(db, hmac_keys), hmac_keys=hmac_keys
             )
             user = await accounts.create_user(args.email, password, args.role, args.name)
+    except NoPassword as exc:
+        print(f"could not create the account: {exc}", file=sys.stderr)
+        return 2
     except KeyRingError as exc:
         print(f"could not create the account: {exc}", file=sys.stderr)
         return 1

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shlex
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tests.helpers import free_port, terminate, wait_for
+import pytest
+
+from tests.helpers import SecantusProcess, ServerProcess, free_port, terminate, wait_for
 
 PASSWORD = "correct horse battery staple"
 CHAT_SERVICE = Path(sys.executable).parent / "chat-service"
@@ -88,3 +92,112 @@ def test_the_banner_command_never_prints_a_database_password() -> None:
     assert '--mongodb-uri "$MONGODB_URI"' in command
     assert "CHAT_MONGODB_DATABASE=chat_eu" in command
     assert f"--data-dir {Path('var').resolve()}" in command
+
+
+# --- the password, asked in a real terminal ----------------------------------------------------
+
+
+class Terminal:
+    """`chat-service users create` on a pseudo-terminal, read and typed into like a person does."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, *args: str):
+        self.master, slave = os.openpty()
+        self.proc = subprocess.Popen(
+            [str(CHAT_SERVICE), "users", "create", *args],
+            env=env,
+            cwd=cwd,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,  # no controlling terminal: getpass uses this pty as stdin
+        )
+        os.close(slave)
+        self.seen = ""
+
+    def expect(self, text: str, timeout: float = 30) -> str:
+        """Everything up to and including `text`; fails if it has not appeared in time."""
+        deadline = time.monotonic() + timeout
+        while text not in self.seen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{text!r} never appeared; the terminal shows:\n{self.seen}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 4096)
+                except OSError:  # the program exited and the pty closed
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"{text!r} never appeared; the program ended with:\n{self.seen}")
+                self.seen += chunk.decode(errors="replace").replace("\r\n", "\n")
+        before, _, after = self.seen.partition(text)
+        self.seen = after
+        return before + text
+
+    def type(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+    def finish(self) -> int:
+        try:
+            return self.proc.wait(60)
+        finally:
+            os.close(self.master)
+
+
+@pytest.fixture
+def cli_env(secantus: SecantusProcess, tmp_path: Path) -> ServerProcess:
+    """The environment a server would have (own database, dev keys); no server is needed."""
+    return ServerProcess(secantus.uri, tmp_path / "cli")
+
+
+def test_the_password_rule_is_said_first_and_a_bad_password_is_asked_again(cli_env: ServerProcess) -> None:
+    term = Terminal(cli_env.env(), cli_env.workdir, "new@example.eu", "--role", "admin")
+    assert "at least 12 characters" in term.expect("Password:")  # the rule, before typing
+    term.type("short")
+    assert "at least 12 characters" in term.expect("Password:")  # too short: asked again
+    term.type(PASSWORD)
+    term.expect("Repeat password:")
+    term.type(PASSWORD + " typo")
+    assert "do not match" in term.expect("Password:")  # mismatch: asked again
+    term.type(PASSWORD)
+    term.expect("Repeat password:")
+    term.type(PASSWORD)
+    term.expect("created admin new@example.eu")
+    assert term.finish() == 0
+    user = cli_env.db().users.find_one({"email": "new@example.eu"})
+    assert user is not None and user["role"] == "admin"
+
+
+def test_three_bad_passwords_end_without_an_account(cli_env: ServerProcess) -> None:
+    term = Terminal(cli_env.env(), cli_env.workdir, "new@example.eu")
+    for attempt in range(3):
+        term.expect("Password:")
+        term.type(f"short{attempt}")
+    assert "nothing was created" in term.expect("nothing was created")
+    assert term.finish() == 1
+    assert cli_env.db().users.count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("how", "extra"),
+    [("closed", ()), ("empty", ()), ("closed", ("--password-stdin",)), ("empty", ("--password-stdin",))],
+)
+def test_no_password_on_stdin_is_a_clear_message_and_exit_2(
+    cli_env: ServerProcess, how: str, extra: tuple[str, ...]
+) -> None:
+    command = shlex.join([str(CHAT_SERVICE), "users", "create", "new@example.eu", *extra])
+    result = subprocess.run(
+        ["/bin/sh", "-c", f"exec {command} <&-" if how == "closed" else f"exec {command}"],
+        env=cli_env.env(),
+        cwd=cli_env.workdir,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        start_new_session=True,  # no terminal to fall back on
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "EOFError" not in result.stderr
+    assert "no password" in result.stderr and "--password-stdin" in result.stderr
+    assert cli_env.db().users.count_documents({}) == 0
