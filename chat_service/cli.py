@@ -24,7 +24,7 @@ from chat_service.app import (
     load_hmac_keys,
     load_keys,
 )
-from chat_service.audit import AuditLog
+from chat_service.audit import CLI_ACTOR, AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import KeyRingError
 from chat_service.embedded import start_embedded
@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["agent", "admin"], default="agent")
     create.add_argument("--name", help="display name shown to visitors")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument("--actor", default=CLI_ACTOR, help="who is acting, for the audit log (default: cli)")
 
     keys = sub.add_parser("keys", help="master key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", parents=[common], help="add a new master key and re-wrap all data keys")
@@ -286,10 +287,17 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
         async with open_cli_database(settings) as db:
             await db.ensure_indexes()
             hmac_keys = load_hmac_keys(settings)
-            accounts = Accounts(
-                db, idle_minutes=settings.session_idle_minutes, audit=AuditLog(db, hmac_keys), hmac_keys=hmac_keys
-            )
+            audit = AuditLog(db, hmac_keys)
+            accounts = Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys)
             user = await accounts.create_user(args.email, password, args.role, args.name)
+            # As the console's "create user" is audited, so is the CLI's (the first admin included).
+            await audit.record(
+                args.actor,
+                "user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"role": user.role, "via": "cli"},
+            )
     except NoPassword as exc:
         print(f"could not create the account: {exc}", file=sys.stderr)
         return 2

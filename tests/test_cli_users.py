@@ -201,3 +201,33 @@ def test_no_password_on_stdin_is_a_clear_message_and_exit_2(
     assert "Traceback" not in result.stderr and "EOFError" not in result.stderr
     assert "no password" in result.stderr and "--password-stdin" in result.stderr
     assert cli_env.db().users.count_documents({}) == 0
+
+
+# --- the audit log ----------------------------------------------------------------------------
+
+
+def test_every_account_created_from_the_cli_is_audited(cli_env: ServerProcess) -> None:
+    cli_env.create_user("first@example.eu", PASSWORD, role="admin")
+    result = cli_env.run_cli(
+        "users", "create", "second@example.eu", "--actor", "ops-jan", "--password-stdin", stdin=PASSWORD + "\n"
+    )
+    assert result.returncode == 0, result.stderr
+    db = cli_env.db()
+    ids = {u["email"]: u["_id"] for u in db.users.find()}
+    events = list(db.audit_events.find().sort("_id", 1))
+    assert [(e["actor_id"], e["action"], e["target_type"], e["target_id"], e["details"]) for e in events] == [
+        ("cli", "user.created", "user", ids["first@example.eu"], {"role": "admin", "via": "cli"}),
+        ("ops-jan", "user.created", "user", ids["second@example.eu"], {"role": "agent", "via": "cli"}),
+    ]
+    stored = str(events)
+    assert "example.eu" not in stored and PASSWORD not in stored  # no e-mail, no password
+    verify = cli_env.run_cli("audit", "verify")
+    assert verify.returncode == 0, verify.stderr
+    assert "intact: 2 events" in verify.stdout
+
+
+def test_a_refused_account_leaves_no_audit_event(cli_env: ServerProcess) -> None:
+    cli_env.create_user("first@example.eu", PASSWORD)
+    again = cli_env.run_cli("users", "create", "first@example.eu", "--password-stdin", stdin=PASSWORD + "\n")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    assert cli_env.db().audit_events.count_documents({}) == 1
