@@ -233,6 +233,7 @@ def parse_user_changes(payload: object) -> dict[str, Any]:
 
 
 SHORTCUT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+SHORTCUT_FORMAT = "1 to 32 lower-case letters, digits, '_' or '-', starting with a letter or digit (e.g. 'ship-times')"
 
 
 def parse_canned(payload: object) -> tuple[str, str, str]:
@@ -240,8 +241,11 @@ def parse_canned(payload: object) -> tuple[str, str, str]:
     title = _string(data, "title", max_len=100).strip()
     if not title:
         raise InvalidInput("'title' must not be empty.", details={"field": "title"})
+    shortcut = _string(data, "shortcut", max_len=32)
+    if not SHORTCUT.fullmatch(shortcut):
+        raise InvalidInput(f"'shortcut' must be {SHORTCUT_FORMAT}.", details={"field": "shortcut"})
     return (
-        _string(data, "shortcut", max_len=32, pattern=SHORTCUT),
+        shortcut,
         title,
         message_text(data, 4000),
     )

@@ -271,8 +271,10 @@ async def test_new_accounts_must_change_their_temporary_password(
     await admin.page.get_by_label("E-mail").fill("new@example.eu")
     await admin.page.get_by_label("Display name (optional)").fill("Nina")
     await admin.page.get_by_role("button", name="Create").click()
-    secret = admin.page.get_by_text("Temporary password for new@example.eu:")
-    await expect(secret).to_be_visible()
+    secret = admin.page.get_by_role("status").filter(has_text="Temporary password for new@example.eu:")
+    await expect(secret).to_be_visible()  # good news, announced politely, not as an error
+    await expect(admin.page.get_by_role("alert")).to_have_count(0)
+    assert await looks_like_an_error(secret) is False
     match = re.search(r": (\S+)\. It is shown only now", await secret.text_content() or "")
     assert match is not None
     temporary = match.group(1)
@@ -399,7 +401,20 @@ async def test_admin_pages_canned_and_audit(consoles: list[Console], server: Ser
     page = admin.page
     await admin.open_inbox(ADMIN)
     await page.get_by_role("link", name="Canned responses").click()
-    await page.get_by_label("Shortcut").fill("hello")
+    shortcut = page.get_by_label("Shortcut")
+    await expect(shortcut).to_have_accessible_description(re.compile("lower-case letters, digits, _ and -"))
+    for bad in ("Hello", "-x", "with space", "a/b"):
+        await shortcut.fill(bad)
+        assert not await shortcut.evaluate("(el) => el.checkValidity()"), bad  # the browser checks it
+    await shortcut.fill("shipping-times_2")
+    assert await shortcut.evaluate("(el) => el.checkValidity()")
+    await shortcut.fill("Bad Shortcut")
+    await page.get_by_label("Title").fill("Greeting")
+    await page.get_by_label("Text").fill("Hello! How can I help?")
+    await page.get_by_role("button", name="Add").click()  # stopped in the browser: nothing is sent
+    assert await shortcut.evaluate("(el) => el.matches(':invalid')")
+    assert server.db().canned.count_documents({}) == 0
+    await shortcut.fill("hello")
     await page.get_by_label("Title").fill("Greeting")
     await page.get_by_label("Text").fill("Hello! How can I help?")
     await page.get_by_role("button", name="Add").click()
@@ -447,7 +462,9 @@ async def test_admin_finds_exports_and_erases_a_visitor_and_downloads_a_breach_r
     await page.get_by_role("link", name="Privacy").click()
     await page.get_by_label("E-mail address or conversation id").fill("Anna.Privacy@example.nl")
     await page.get_by_role("button", name="Search").click()
-    await expect(page.get_by_role("status")).to_have_text("1 conversation(s) found.")
+    found = page.get_by_role("status")
+    await expect(found).to_have_text("1 conversation(s) found.")
+    assert await looks_like_an_error(found) is False
     await expect(page.get_by_role("cell", name=anna_id)).to_be_visible()
     await expect(page.get_by_role("cell", name=bob_id)).to_have_count(0)
     assert await serious_axe_violations(page) == []
@@ -493,6 +510,23 @@ async def test_admin_finds_exports_and_erases_a_visitor_and_downloads_a_breach_r
     assert admin.errors == []
     for client in (anna, bob):
         await client.disconnect()
+
+
+async def looks_like_an_error(locator: Locator) -> bool:
+    """Whether text is painted in the colour the console gives its error messages."""
+    return bool(
+        await locator.evaluate(
+            """(el) => {
+              const probe = document.createElement("p");
+              probe.className = "error";
+              probe.textContent = "x";
+              document.body.append(probe);
+              const error = getComputedStyle(probe).color;
+              probe.remove();
+              return getComputedStyle(el).color === error;
+            }"""
+        )
+    )
 
 
 async def serious_axe_violations(page: Page) -> list[dict[str, Any]]:
