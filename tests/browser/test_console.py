@@ -290,6 +290,7 @@ async def test_new_accounts_must_change_their_temporary_password(
     await expect(newcomer.page.get_by_role("complementary").get_by_text("Nina (you)")).to_be_visible()
 
 
+@pytest.mark.allow_console_errors(r"status of 429 \(Too Many Requests\)")
 async def test_wrong_and_unknown_logins_look_the_same_and_backoff_shows_the_wait(
     consoles: list[Console], server: ServerProcess, accounts: None
 ) -> None:
