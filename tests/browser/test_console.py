@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 import socketio
-from playwright.async_api import Browser, ConsoleMessage, Dialog, Download, Locator, Page, expect
+from playwright.async_api import Browser, ConsoleMessage, Dialog, Download, Locator, Page, WebSocketRoute, expect
 
 from tests.browser.test_widget import AXE
 from tests.browser.visit import RECORD_CSP_VIOLATIONS
@@ -224,6 +224,77 @@ async def test_replies_reach_the_visitor_and_both_agents(
     await anna.page.keyboard.press("c")
     assert (await recorder.next("conversation_status"))["status"] == "closed"
     await expect(bram.page.get_by_role("button", name="Reopen")).to_be_visible()
+    await visitor.disconnect()
+
+
+class HeldOpen:
+    """Sits in the console's Socket.IO WebSocket and holds the server's answer to `open` until
+    released, so events can be made to arrive exactly while a conversation is being opened."""
+
+    def __init__(self) -> None:
+        self.upgraded = asyncio.Event()  # the socket runs over this WebSocket from now on
+        self.held = asyncio.Event()
+        self.forwarded: list[str] = []
+        self._open_ids: set[str] = set()
+        self._holding: list[str] = []
+        self._page: WebSocketRoute | None = None
+
+    async def route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        self._page = ws
+
+        def from_page(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            if text == "5":  # engine.io "upgrade": polling is over
+                self.upgraded.set()
+            if found := re.match(r'42/agent,(\d+)\["open"', text):
+                self._open_ids.add(found.group(1))
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            text = message if isinstance(message, str) else message.decode()
+            found = re.match(r"43/agent,(\d+)", text)
+            if found and found.group(1) in self._open_ids:
+                self._holding.append(text)
+                self.held.set()
+                return
+            self.forwarded.append(text)
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    def release(self) -> None:
+        assert self._page is not None
+        for message in self._holding:
+            self._page.send(message)
+        self._holding.clear()
+
+
+async def test_typing_and_messages_while_a_conversation_opens_are_not_lost(
+    consoles: list[Console], server: ServerProcess, accounts: None
+) -> None:
+    """The visitor types and writes after the console asked to open the conversation and before
+    the answer came: both show once the view is ready (no timing luck: the answer is held)."""
+    anna = consoles[0]
+    held = HeldOpen()
+    await anna.page.route_web_socket(re.compile(r"/socket\.io/"), held.route)
+    await anna.open_inbox(ANNA)
+    await asyncio.wait_for(held.upgraded.wait(), 30)
+    visitor, _, _ = await visitor_says(server, "Hello?")
+    await anna.row("Hello?").click()
+    await asyncio.wait_for(held.held.wait(), 30)  # the history is read; the answer waits
+
+    await call(visitor, "/visitor", "message", {"client_id": "v2", "text": "Are you there?"})
+    await call(visitor, "/visitor", "typing", {"typing": True})
+    await eventually(lambda: any('["typing"' in m for m in held.forwarded), what="typing reaching the page")
+    held.release()
+
+    await expect(anna.thread).to_contain_text("Hello?")
+    await expect(anna.thread).to_contain_text("Are you there?")
+    await expect(anna.page.get_by_text("The visitor is typing…")).to_be_visible()
+    await call(visitor, "/visitor", "typing", {"typing": False})
+    await expect(anna.page.get_by_text("The visitor is typing…")).to_be_hidden()
     await visitor.disconnect()
 
 

@@ -241,11 +241,12 @@ export class Thread {
     );
   }
 
-  setTyping(on: boolean): void {
-    this.typingNote.hidden = !on;
+  setTyping(on: boolean, forMs: number = TYPING_SHOWN_MS): void {
+    const shown = on && forMs > 0;
+    this.typingNote.hidden = !shown;
     clearTimeout(this.typingTimer);
     // The visitor's "stopped typing" can get lost with their connection: do not show it forever.
-    if (on) this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), TYPING_SHOWN_MS);
+    if (shown) this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), forMs);
   }
 
   async claim(agentId?: string): Promise<void> {
@@ -381,3 +382,40 @@ export class Thread {
   }
 }
 
+/**
+ * Live events that reach the console before the view they belong to exists: the visitor's typing
+ * state of every conversation, and the messages that arrive while a conversation is being opened
+ * (its history was read before them). A view that becomes ready catches up with both.
+ */
+export class EarlyEvents {
+  private readonly typingSince = new Map<string, number>();
+  private opening?: string;
+  private early: Message[] = [];
+
+  typing(conversationId: string, on: boolean): void {
+    const now = Date.now();
+    for (const [id, since] of this.typingSince) if (now - since > TYPING_SHOWN_MS) this.typingSince.delete(id);
+    if (on) this.typingSince.set(conversationId, now);
+    else this.typingSince.delete(conversationId);
+  }
+
+  message(message: Message): void {
+    if (message.sender === "visitor") this.typingSince.delete(message.conversation_id);
+    if (message.conversation_id === this.opening) this.early.push(message);
+  }
+
+  /** A conversation is being opened: keep its messages until its view is ready. */
+  startOpening(conversationId: string): void {
+    this.opening = conversationId;
+    this.early = [];
+  }
+
+  /** The view of a conversation is ready: give it what it missed while it was being opened. */
+  ready(thread: Thread): void {
+    if (this.opening === thread.id) for (const message of this.early) thread.received(message);
+    this.opening = undefined;
+    this.early = [];
+    const since = this.typingSince.get(thread.id);
+    if (since !== undefined) thread.setTyping(true, TYPING_SHOWN_MS - (Date.now() - since));
+  }
+}
