@@ -39,6 +39,13 @@ from retention.policies import PolicyError
 log = get_logger("chat_service.cli")
 
 
+def _actor(raw: str) -> str:
+    """An operator's name for the audit log: short, printable, not blank."""
+    if not raw.strip() or len(raw) > 64 or not raw.isprintable():
+        raise argparse.ArgumentTypeError("give 1 to 64 printable characters")
+    return raw.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-service", description="GDPR-first live chat server.")
     common = argparse.ArgumentParser(add_help=False)
@@ -59,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["agent", "admin"], default="agent")
     create.add_argument("--name", help="display name shown to visitors")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
-    create.add_argument("--actor", default=CLI_ACTOR, help="who is acting, for the audit log (default: cli)")
+    create.add_argument(
+        "--actor", default=CLI_ACTOR, type=_actor, help="who is acting, for the audit log (default: cli)"
+    )
 
     keys = sub.add_parser("keys", help="master key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", parents=[common], help="add a new master key and re-wrap all data keys")

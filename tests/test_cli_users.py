@@ -226,6 +226,13 @@ def test_every_account_created_from_the_cli_is_audited(cli_env: ServerProcess) -
     assert "intact: 2 events" in verify.stdout
 
 
+@pytest.mark.parametrize("actor", ["", "   ", "x" * 65, "ops\njan"])
+def test_an_unusable_actor_name_is_refused(cli_env: ServerProcess, actor: str) -> None:
+    result = cli_env.run_cli("users", "create", "a@example.eu", "--actor", actor, "--password-stdin", stdin=PASSWORD)
+    assert result.returncode == 2 and "--actor" in result.stderr and "Traceback" not in result.stderr
+    assert cli_env.db().users.count_documents({}) == 0
+
+
 def test_a_refused_account_leaves_no_audit_event(cli_env: ServerProcess) -> None:
     cli_env.create_user("first@example.eu", PASSWORD)
     again = cli_env.run_cli("users", "create", "first@example.eu", "--password-stdin", stdin=PASSWORD + "\n")
