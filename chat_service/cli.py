@@ -151,6 +151,7 @@ def first_admin_command(settings: Settings) -> str:
 def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     demo = f"  demo page (widget):    {base}/\n" if settings.dev else ""
+    uri_note = "  (with MONGODB_URI set to this server's connection string)\n" if settings.mongodb_uri else ""
     print(
         f"chat-service is running at {base}\n"
         f"{demo}"
@@ -158,6 +159,7 @@ def _banner(settings: Settings) -> None:
         f"  health:                {base}/healthz  {base}/readyz\n"
         f"Create the first admin in another terminal (same data folder and database as this server):\n"
         f"  {first_admin_command(settings)}\n"
+        f"{uri_note}"
         "(Press Ctrl+C to stop.)",
         flush=True,
     )
