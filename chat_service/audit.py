@@ -20,6 +20,8 @@ from chat_service.models import AuditEvent
 from chat_service.storage import Database
 
 GENESIS = "0" * 64
+# The actor of events done from the command line (`chat-service users create`, `privacy ...`).
+CLI_ACTOR = "cli"
 APPEND_ATTEMPTS = 50
 
 

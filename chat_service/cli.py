@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import shlex
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from chat_service.accounts import Accounts
+from chat_service.accounts import MIN_PASSWORD, Accounts, check_password_strength
 from chat_service.app import (
     EMBEDDED_URI_FILE,
     ResidencyRefused,
@@ -23,18 +24,26 @@ from chat_service.app import (
     load_hmac_keys,
     load_keys,
 )
-from chat_service.audit import AuditLog
+from chat_service.audit import CLI_ACTOR, AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import KeyRingError
 from chat_service.embedded import start_embedded
-from chat_service.errors import ChatError
+from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
+from chat_service.validation import EMAIL
 from retention.policies import PolicyError
 
 log = get_logger("chat_service.cli")
+
+
+def _actor(raw: str) -> str:
+    """An operator's name for the audit log: short, printable, not blank."""
+    if not raw.strip() or len(raw) > 64 or not raw.isprintable():
+        raise argparse.ArgumentTypeError("give 1 to 64 printable characters")
+    return raw.strip()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["agent", "admin"], default="agent")
     create.add_argument("--name", help="display name shown to visitors")
     create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.add_argument(
+        "--actor", default=CLI_ACTOR, type=_actor, help="who is acting, for the audit log (default: cli)"
+    )
 
     keys = sub.add_parser("keys", help="master key management").add_subparsers(dest="keys_command", required=True)
     rotate = keys.add_parser("rotate", parents=[common], help="add a new master key and re-wrap all data keys")
@@ -104,16 +116,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     return asyncio.run(rotate_keys(settings, rewrap_only=args.rewrap_only))
 
 
+def _cli_program() -> str:
+    """How to call this program from the server's working directory."""
+    script = Path(sys.executable).parent / "chat-service"
+    if not script.exists():
+        return f"{shlex.quote(sys.executable)} -m chat_service"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return shlex.quote(str(script))
+
+
+def first_admin_command(settings: Settings) -> str:
+    """`users create` with the flags in force, so it reaches this server's database and keys.
+
+    The data folder is given as an absolute path: it holds the embedded database's address and the
+    dev key files, and a relative one would name another folder from another directory.
+    """
+    parts = [_cli_program(), "users", "create", "you@example.eu", "--role", "admin"]
+    if settings.dev:
+        parts.append("--dev")
+    parts += ["--data-dir", shlex.quote(str(settings.data_dir.resolve()))]
+    if settings.mongodb_uri is not None:
+        # A URI may carry a password: never print it; the shell fills it in from the environment.
+        parts += ["--mongodb-uri", '"$MONGODB_URI"']
+    env = []
+    if settings.mongodb_database != Settings.mongodb_database:
+        env.append(f"CHAT_MONGODB_DATABASE={shlex.quote(settings.mongodb_database)}")
+    if settings.hmac_keys_file is not None:  # the audit key; in dev it is found in the data folder
+        env.append(f"CHAT_HMAC_KEYS_FILE={shlex.quote(str(settings.hmac_keys_file.resolve()))}")
+    return " ".join(env + parts)
+
+
 def _banner(settings: Settings) -> None:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    dev = " --dev" if settings.dev else ""
+    demo = f"  demo page (widget):    {base}/\n" if settings.dev else ""
+    uri_note = "  (with MONGODB_URI set to this server's connection string)\n" if settings.mongodb_uri else ""
     print(
         f"chat-service is running at {base}\n"
-        f"  visitors (Socket.IO):  {base}/visitor\n"
-        f"  agents (Socket.IO):    {base}/agent   login: POST {base}/api/session\n"
+        f"{demo}"
+        f"  agent console:         {base}/console/\n"
         f"  health:                {base}/healthz  {base}/readyz\n"
-        f"Create the first account in another terminal:\n"
-        f"  .venv/bin/chat-service users create you@example.eu --role admin{dev}\n"
+        f"Create the first admin in another terminal (same data folder and database as this server):\n"
+        f"  {first_admin_command(settings)}\n"
+        f"{uri_note}"
         "(Press Ctrl+C to stop.)",
         flush=True,
     )
@@ -202,25 +248,70 @@ async def check(settings: Settings) -> int:
     return 0
 
 
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != first:
-        raise ChatError("The passwords do not match.")
-    return first
+PASSWORD_TRIES = 3
+
+
+class NoPassword(Exception):
+    """stdin ended (or was closed) before a password was given."""
+
+
+def _password_from_stdin() -> str:
+    line = sys.stdin.readline() if sys.stdin is not None and not sys.stdin.closed else ""
+    if not line:
+        raise NoPassword("no password on stdin: pipe one line to --password-stdin")
+    password = line.rstrip("\r\n")
+    check_password_strength(password)
+    return password
+
+
+def _password_from_terminal() -> str:
+    """Say the rule first; ask again after a too-short or mismatched password, a few times."""
+    print(f"Choose a password of at least {MIN_PASSWORD} characters.", file=sys.stderr, flush=True)
+    for attempt in range(1, PASSWORD_TRIES + 1):
+        try:
+            if sys.stdin is None:  # started with stdin closed and no terminal to ask on
+                raise EOFError
+            first = getpass.getpass("Password: ")
+            try:
+                check_password_strength(first)
+            except ChatError as exc:
+                problem = exc.message
+            else:
+                if getpass.getpass("Repeat password: ") == first:
+                    return first
+                problem = "The passwords do not match."
+        except EOFError:
+            raise NoPassword(
+                "no password: stdin is closed; run this in a terminal or pipe one line to --password-stdin"
+            ) from None
+        left = PASSWORD_TRIES - attempt
+        print(f"{problem} {f'Try again ({left} left).' if left else ''}".rstrip(), file=sys.stderr, flush=True)
+    raise InvalidInput(f"No usable password after {PASSWORD_TRIES} tries; nothing was created.")
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
+    if not EMAIL.fullmatch(args.email.strip().lower()):
+        print("could not create the account: That is not an e-mail address.", file=sys.stderr)
+        return 1
     try:
-        password = _read_password(args.password_stdin)
+        password = _password_from_stdin() if args.password_stdin else _password_from_terminal()
         async with open_cli_database(settings) as db:
             await db.ensure_indexes()
             hmac_keys = load_hmac_keys(settings)
-            accounts = Accounts(
-                db, idle_minutes=settings.session_idle_minutes, audit=AuditLog(db, hmac_keys), hmac_keys=hmac_keys
-            )
+            audit = AuditLog(db, hmac_keys)
+            accounts = Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys)
             user = await accounts.create_user(args.email, password, args.role, args.name)
+            # As the console's "create user" is audited, so is the CLI's (the first admin included).
+            await audit.record(
+                args.actor,
+                "user.created",
+                target_type="user",
+                target_id=user.id,
+                details={"role": user.role, "via": "cli"},
+            )
+    except NoPassword as exc:
+        print(f"could not create the account: {exc}", file=sys.stderr)
+        return 2
     except KeyRingError as exc:
         print(f"could not create the account: {exc}", file=sys.stderr)
         return 1

@@ -26,12 +26,13 @@ async def test_opening_a_conversation_writes_an_audit_event(server: ServerProces
     events = list(server.db().audit_events.find().sort("_id", 1))
     user = server.db().users.find_one({"email": "auditor@example.eu"})
     assert [(e["action"], e["target_id"], e["actor_id"]) for e in events] == [
+        ("user.created", user["_id"], "cli"),  # the account itself, created with the CLI
         ("conversation.opened", ids[0], user["_id"]),
         ("conversation.opened", ids[1], user["_id"]),
     ]
     result = server.run_cli("audit", "verify")
     assert result.returncode == 0, result.stderr
-    assert "intact: 2 events" in result.stdout
+    assert "intact: 3 events" in result.stdout
 
 
 async def test_editing_any_audit_event_breaks_verification(server: ServerProcess) -> None:

@@ -189,6 +189,9 @@ async def test_markup_in_an_agent_reply_is_shown_as_text_and_runs_nothing(
     assert await visit.csp_violations() == []
 
 
+@pytest.mark.allow_console_errors(
+    r"ERR_CONNECTION_REFUSED \(at http://127\.0\.0\.1:\d+/socket\.io/"
+)  # server down on purpose
 async def test_unacknowledged_messages_are_resent_after_reconnecting(
     visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
 ) -> None:
@@ -234,6 +237,7 @@ async def test_dutch_from_data_lang(visit: Visit) -> None:
     await expect(visit.page.get_by_text("Er wordt niets opgeslagen totdat je een bericht stuurt.")).to_be_visible()
 
 
+@pytest.mark.allow_console_errors(r"violates the following Content Security Policy directive")  # provoked on purpose
 async def test_the_csp_check_sees_violations(visit: Visit) -> None:
     """The CSP assertions above are not vacuous: a blocked load is recorded."""
     await visit.load()

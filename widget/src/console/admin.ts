@@ -1,18 +1,22 @@
 /** Admin pages: accounts, canned responses and the audit log, all over the REST API. */
 import { api, type AuditEvent, type Canned, type User } from "./api";
-import { h, patch, uid } from "./dom";
+import { h, Notice, patch, uid } from "./dom";
 import type { Translate } from "./strings";
 import { absolute } from "./time";
 
-function failure(t: Translate, status: HTMLElement) {
+function failure(t: Translate, notice: Notice) {
   return (err: unknown): void => {
-    status.textContent = t("error", { message: err instanceof Error ? err.message : String(err) });
+    notice.failure(t("error", { message: err instanceof Error ? err.message : String(err) }));
   };
 }
 
-function labelled(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement): HTMLElement {
+function labelled(
+  label: string,
+  control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement,
+  hint?: HTMLElement,
+): HTMLElement {
   control.id ||= uid("f");
-  return h("p", { class: "field" }, h("label", { for: control.id }, label), control);
+  return h("p", { class: "field" }, h("label", { for: control.id }, label), control, hint);
 }
 
 function roleSelect(t: Translate, value: string, label?: string): HTMLSelectElement {
@@ -25,8 +29,9 @@ function roleSelect(t: Translate, value: string, label?: string): HTMLSelectElem
 }
 
 export function usersPage(t: Translate, me: User): HTMLElement {
-  const status = h("p", { class: "status", role: "status" });
-  const secret = h("p", { class: "secret", role: "alert" });
+  const status = new Notice();
+  // Good news, not an error: the one-time password is announced politely and styled as a success.
+  const secret = h("p", { class: "secret", role: "status" });
   const body = h("tbody");
   const fail = failure(t, status);
   const showSecret = (email: string, password: string): void => {
@@ -39,7 +44,7 @@ export function usersPage(t: Translate, me: User): HTMLElement {
     role.disabled = user.id === me.id;
     role.addEventListener("change", () => {
       api.updateUser(user.id, { role: role.value as User["role"] }).then(() => {
-        status.textContent = t("saved");
+        status.success(t("saved"));
         void load();
       }, fail);
     });
@@ -51,7 +56,7 @@ export function usersPage(t: Translate, me: User): HTMLElement {
     toggle.disabled = user.id === me.id;
     toggle.addEventListener("click", () => {
       api.updateUser(user.id, { disabled: !user.disabled }).then(() => {
-        status.textContent = t("saved");
+        status.success(t("saved"));
         void load();
       }, fail);
     });
@@ -106,7 +111,7 @@ export function usersPage(t: Translate, me: User): HTMLElement {
     h("h1", { id: "users-title", tabindex: "-1" }, t("users")),
     form,
     secret,
-    status,
+    status.element,
     h(
       "table",
       {},
@@ -122,12 +127,22 @@ export function usersPage(t: Translate, me: User): HTMLElement {
 }
 
 export function cannedPage(t: Translate, changed: () => void): HTMLElement {
-  const status = h("p", { class: "status", role: "status" });
+  const status = new Notice();
   const list = h("tbody");
   const fail = failure(t, status);
   let editing: string | undefined;
 
-  const shortcut = h("input", { type: "text", required: true, pattern: "[a-z0-9][a-z0-9_-]{0,31}", autocomplete: "off" });
+  // Browsers compile `pattern` with the `v` flag, where a `-` in a class must be escaped.
+  const shortcutHint = h("span", { id: uid("hint"), class: "hint" }, t("shortcutHint"));
+  const shortcut = h("input", {
+    type: "text",
+    required: true,
+    pattern: "[a-z0-9][a-z0-9_\\-]{0,31}",
+    maxlength: "32",
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": shortcutHint.id,
+  });
   const title = h("input", { type: "text", required: true, maxlength: "100", autocomplete: "off" });
   const text = h("textarea", { required: true, rows: "3", maxlength: "4000" });
   const submit = h("button", { type: "submit", class: "primary" }, t("add"));
@@ -137,7 +152,7 @@ export function cannedPage(t: Translate, changed: () => void): HTMLElement {
     "form",
     { class: "card", "aria-labelledby": "canned-form" },
     heading,
-    labelled(t("shortcut"), shortcut),
+    labelled(t("shortcut"), shortcut, shortcutHint),
     labelled(t("title"), title),
     labelled(t("text"), text),
     submit,
@@ -157,7 +172,7 @@ export function cannedPage(t: Translate, changed: () => void): HTMLElement {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     api.saveCanned({ shortcut: shortcut.value, title: title.value, text: text.value }, editing).then(() => {
-      status.textContent = t("saved");
+      status.success(t("saved"));
       edit();
       changed();
       void load();
@@ -175,7 +190,7 @@ export function cannedPage(t: Translate, changed: () => void): HTMLElement {
           const remove = h("button", { type: "button", "aria-label": `${t("delete")}: /${item.shortcut}` }, t("delete"));
           remove.addEventListener("click", () => {
             api.deleteCanned(item.id).then(() => {
-              status.textContent = t("deleted");
+              status.success(t("deleted"));
               changed();
               void load();
             }, fail);
@@ -200,7 +215,7 @@ export function cannedPage(t: Translate, changed: () => void): HTMLElement {
     { class: "page", "aria-labelledby": "canned-title" },
     h("h1", { id: "canned-title", tabindex: "-1" }, t("cannedList")),
     form,
-    status,
+    status.element,
     h(
       "table",
       {},
@@ -212,7 +227,7 @@ export function cannedPage(t: Translate, changed: () => void): HTMLElement {
 }
 
 export function auditPage(t: Translate, lang: string): HTMLElement {
-  const status = h("p", { class: "status", role: "status" });
+  const status = new Notice();
   const body = h("tbody");
   const newest = h("button", { type: "button" }, t("newest"));
   const older = h("button", { type: "button" }, t("older"));
@@ -241,7 +256,7 @@ export function auditPage(t: Translate, lang: string): HTMLElement {
       older.disabled = oldest === undefined || oldest <= 1;
       patch(body, events.length ? events.map(row) : h("tr", {}, h("td", { colspan: "6" }, t("noEvents"))));
     } catch (err) {
-      status.textContent = t("error", { message: err instanceof Error ? err.message : String(err) });
+      status.failure(t("error", { message: err instanceof Error ? err.message : String(err) }));
     }
   };
   newest.addEventListener("click", () => void load());
@@ -252,7 +267,7 @@ export function auditPage(t: Translate, lang: string): HTMLElement {
     { class: "page", "aria-labelledby": "audit-title" },
     h("h1", { id: "audit-title", tabindex: "-1" }, t("audit")),
     h("p", { class: "toolbar" }, newest, " ", older),
-    status,
+    status.element,
     h(
       "table",
       {},

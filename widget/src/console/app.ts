@@ -7,7 +7,7 @@ import { h, isTyping, patch } from "./dom";
 import { countOpen, renderRows, renderTabs, type Counts } from "./inbox";
 import { privacyPage } from "./privacy";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
-import { Thread } from "./thread";
+import { EarlyEvents, Thread } from "./thread";
 
 type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "account";
 const PAGES: [Page, keyof Strings, boolean][] = [
@@ -44,6 +44,7 @@ export class ConsoleApp {
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private refreshSeq = 0;
   private openSeq = 0;
+  private readonly early = new EarlyEvents();
   private readonly live = h("div", { class: "sr", "aria-live": "polite" });
   private readonly tablist = h("div", { role: "tablist", class: "tabs" });
   private readonly list = h("ul", { class: "rows" });
@@ -164,6 +165,7 @@ export class ConsoleApp {
         this.scheduleRefresh();
       },
       message: (message) => {
+        this.early.message(message);
         if (this.thread?.id === message.conversation_id) this.thread.received(message);
         else if (message.sender === "visitor") {
           const label = this.rows.find((r) => r.id === message.conversation_id)?.label ?? this.t("visitor");
@@ -172,6 +174,7 @@ export class ConsoleApp {
         this.scheduleRefresh();
       },
       typing: (conversationId, typing) => {
+        this.early.typing(conversationId, typing);
         if (this.thread?.id === conversationId) this.thread.setTyping(typing);
       },
       updated: (conversation) => {
@@ -416,6 +419,7 @@ export class ConsoleApp {
     const socket = this.socket;
     if (!socket) return;
     const seq = ++this.openSeq;
+    this.early.startOpening(id);
     try {
       const { conversation, messages } = await socket.open(id);
       if (seq !== this.openSeq) return;
@@ -436,6 +440,7 @@ export class ConsoleApp {
         messages,
       ));
       patch(this.threadPane, thread.element);
+      this.early.ready(thread);
       this.renderList();
       if (focus === "heading") thread.heading.focus();
       else if (focus === "row") this.list.querySelector<HTMLElement>(`[data-conversation="${CSS.escape(id)}"]`)?.focus();

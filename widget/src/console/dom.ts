@@ -53,3 +53,33 @@ export function isTyping(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
   return target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName);
 }
+
+/**
+ * Where a page tells the outcome of an action: a success in a polite status (role=status), a
+ * failure in an alert (role=alert), each styled as what it is. Both regions exist from the start,
+ * so screen readers announce what is written into them later.
+ */
+export class Notice {
+  private readonly ok = h("p", { class: "notice", role: "status" });
+  private readonly bad = h("p", { class: "error", role: "alert" });
+  readonly element: HTMLElement = h("div", { class: "notices" }, this.ok, this.bad);
+
+  success(text: string): void {
+    this.bad.textContent = "";
+    this.ok.textContent = text;
+  }
+
+  failure(text: string): void {
+    this.ok.textContent = "";
+    this.bad.textContent = text;
+  }
+
+  clear(): void {
+    this.ok.textContent = this.bad.textContent = "";
+  }
+
+  /** The text shown now, success or failure. */
+  get text(): string {
+    return this.ok.textContent || this.bad.textContent || "";
+  }
+}

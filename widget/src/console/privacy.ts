@@ -1,6 +1,6 @@
 /** The privacy page (admins): find a person, export or erase their conversations, breach reports. */
 import { api, type JsonFile, type SubjectConversation } from "./api";
-import { h, patch, uid } from "./dom";
+import { h, Notice, patch, uid } from "./dom";
 import type { Translate } from "./strings";
 import { absolute } from "./time";
 
@@ -33,9 +33,9 @@ function stateOf(t: Translate, conv: SubjectConversation): string {
 }
 
 export function privacyPage(t: Translate, lang: string): HTMLElement {
-  const status = h("p", { class: "status", role: "status" });
+  const status = new Notice();
   const fail = (err: unknown): void => {
-    status.textContent = t("error", { message: message(err) });
+    status.failure(t("error", { message: message(err) }));
   };
   let found: SubjectConversation[] = [];
   let lastQuery: { email: string } | { conversation_id: string } | undefined;
@@ -104,16 +104,16 @@ export function privacyPage(t: Translate, lang: string): HTMLElement {
     event.preventDefault();
     const value = who.value.trim();
     lastQuery = CONVERSATION_ID.test(value) ? { conversation_id: value } : { email: value };
-    status.textContent = "";
+    status.clear();
     find().then(() => {
-      status.textContent = found.length ? t("foundN", { n: found.length }) : t("foundNone");
+      status.success(found.length ? t("foundN", { n: found.length }) : t("foundNone"));
     }, fail);
   });
 
   exportButton.addEventListener("click", () => {
     api.exportSubject(found.map((c) => c.id)).then((file) => {
       download(file);
-      status.textContent = t("exported", { n: found.length });
+      status.success(t("exported", { n: found.length }));
     }, fail);
   });
 
@@ -150,7 +150,7 @@ export function privacyPage(t: Translate, lang: string): HTMLElement {
       .eraseSubject(ids)
       .then(async ({ erased }) => {
         await find();
-        status.textContent = t("erased", { n: erased });
+        status.success(t("erased", { n: erased }));
       })
       .catch(fail);
   });
@@ -173,12 +173,12 @@ export function privacyPage(t: Translate, lang: string): HTMLElement {
     const start = new Date(from.value);
     const end = new Date(to.value);
     if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start) {
-      status.textContent = t("windowInvalid");
+      status.failure(t("windowInvalid"));
       return;
     }
     api.breachReport(start.toISOString(), end.toISOString()).then((file) => {
       download(file);
-      status.textContent = t("reportReady");
+      status.success(t("reportReady"));
     }, fail);
   });
 
@@ -188,7 +188,7 @@ export function privacyPage(t: Translate, lang: string): HTMLElement {
     h("h1", { id: "privacy-title", tabindex: "-1" }, t("privacy")),
     h("p", { class: "hint" }, t("privacyIntro")),
     search,
-    status,
+    status.element,
     resultsBox,
     dialog,
     breach,

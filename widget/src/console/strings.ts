@@ -146,6 +146,7 @@ const en = {
   downloadReport: "Download report",
   windowInvalid: "The end of the window must be after its start.",
   reportReady: "Breach report downloaded.",
+  shortcutHint: "1 to 32 characters: lower-case letters, digits, _ and -, starting with a letter or digit.",
 };
 
 export type Strings = typeof en;
@@ -298,6 +299,7 @@ const nl: Strings = {
   downloadReport: "Rapport downloaden",
   windowInvalid: "Het einde van de periode moet na het begin liggen.",
   reportReady: "Datalekrapport gedownload.",
+  shortcutHint: "1 tot 32 tekens: kleine letters, cijfers, _ en -, beginnend met een letter of cijfer.",
 };
 
 const CATALOGUE: Record<Lang, Strings> = { en, nl };

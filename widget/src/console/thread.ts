@@ -1,7 +1,7 @@
 /** The open conversation: history, typing indicator, reply box with canned responses, actions, details. */
 import { AckError, type AgentSocket, type Message, type Opened, type Summary } from "./agent";
 import type { Canned } from "./api";
-import { h, patch, uid } from "./dom";
+import { h, Notice, patch, uid } from "./dom";
 import type { Translate } from "./strings";
 import { absolute, clock } from "./time";
 
@@ -39,7 +39,7 @@ export class Thread {
   private readonly assignment: HTMLElement;
   private readonly actions: HTMLElement;
   private readonly details: HTMLElement;
-  private readonly status: HTMLElement;
+  private readonly status = new Notice();
   readonly composer: HTMLTextAreaElement;
   private readonly suggestions: HTMLUListElement;
   private readonly ids = new Set<string>();
@@ -63,7 +63,6 @@ export class Thread {
     this.heading = h("h2", { id: "thread-title", tabindex: "-1" }, label);
     this.assignment = h("p", { class: "assignment" });
     this.actions = h("div", { class: "actions", role: "group", "aria-label": t("actions") });
-    this.status = h("p", { class: "status", role: "alert" });
     this.log = h("ol", { class: "messages" });
     this.typingNote = h("p", { class: "typing", hidden: true }, t("typing"));
     const composerId = uid("reply");
@@ -105,7 +104,7 @@ export class Thread {
         "section",
         { class: "conversation", "aria-labelledby": "thread-title" },
         h("header", { class: "thread-head" }, this.heading, this.assignment, this.actions),
-        this.status,
+        this.status.element,
         h("div", { class: "log", role: "log", "aria-label": t("history"), tabindex: "0" }, this.log),
         this.typingNote,
         form,
@@ -167,8 +166,8 @@ export class Thread {
       : t("unassigned");
     const closed = summary.status === "closed";
     this.composer.disabled = closed;
-    if (closed) this.status.textContent = t("closedNote");
-    else if (this.status.textContent === t("closedNote")) this.status.textContent = "";
+    if (closed) this.status.success(t("closedNote"));
+    else if (this.status.text === t("closedNote")) this.status.clear();
     this.renderActions();
   }
 
@@ -242,11 +241,12 @@ export class Thread {
     );
   }
 
-  setTyping(on: boolean): void {
-    this.typingNote.hidden = !on;
+  setTyping(on: boolean, forMs: number = TYPING_SHOWN_MS): void {
+    const shown = on && forMs > 0;
+    this.typingNote.hidden = !shown;
     clearTimeout(this.typingTimer);
     // The visitor's "stopped typing" can get lost with their connection: do not show it forever.
-    if (on) this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), TYPING_SHOWN_MS);
+    if (shown) this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), forMs);
   }
 
   async claim(agentId?: string): Promise<void> {
@@ -254,11 +254,11 @@ export class Thread {
     if (this.summary.status !== "open") return;
     try {
       const { conversation } = await this.ctx.socket.claim(this.id, agentId);
-      this.status.textContent = "";
+      this.status.clear();
       this.update(conversation);
     } catch (err) {
       if (err instanceof AckError && err.code === "conflict" && typeof err.details.assigned_agent_id === "string") {
-        this.status.textContent = t("claimLost", { name: this.ctx.agentName(err.details.assigned_agent_id) });
+        this.status.failure(t("claimLost", { name: this.ctx.agentName(err.details.assigned_agent_id) }));
         this.update({ ...this.summary, assigned_agent_id: err.details.assigned_agent_id });
       } else this.fail(err);
     }
@@ -275,7 +275,7 @@ export class Thread {
   }
 
   private fail(err: unknown): void {
-    this.status.textContent = this.ctx.t("error", { message: err instanceof Error ? err.message : String(err) });
+    this.status.failure(this.ctx.t("error", { message: err instanceof Error ? err.message : String(err) }));
   }
 
   private async send(): Promise<void> {
@@ -379,5 +379,43 @@ export class Thread {
   dispose(): void {
     this.stopTyping();
     clearTimeout(this.typingTimer);
+  }
+}
+
+/**
+ * Live events that reach the console before the view they belong to exists: the visitor's typing
+ * state of every conversation, and the messages that arrive while a conversation is being opened
+ * (its history was read before them). A view that becomes ready catches up with both.
+ */
+export class EarlyEvents {
+  private readonly typingSince = new Map<string, number>();
+  private opening?: string;
+  private early: Message[] = [];
+
+  typing(conversationId: string, on: boolean): void {
+    const now = Date.now();
+    for (const [id, since] of this.typingSince) if (now - since > TYPING_SHOWN_MS) this.typingSince.delete(id);
+    if (on) this.typingSince.set(conversationId, now);
+    else this.typingSince.delete(conversationId);
+  }
+
+  message(message: Message): void {
+    if (message.sender === "visitor") this.typingSince.delete(message.conversation_id);
+    if (message.conversation_id === this.opening) this.early.push(message);
+  }
+
+  /** A conversation is being opened: keep its messages until its view is ready. */
+  startOpening(conversationId: string): void {
+    this.opening = conversationId;
+    this.early = [];
+  }
+
+  /** The view of a conversation is ready: give it what it missed while it was being opened. */
+  ready(thread: Thread): void {
+    if (this.opening === thread.id) for (const message of this.early) thread.received(message);
+    this.opening = undefined;
+    this.early = [];
+    const since = this.typingSince.get(thread.id);
+    if (since !== undefined) thread.setTyping(true, TYPING_SHOWN_MS - (Date.now() - since));
   }
 }
