@@ -101,6 +101,9 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    session_max_days: int = 7
+    proxy_hops: int = 1
+    require_2fa_for_admins: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +163,16 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "session_max_days": ("CHAT_SESSION_MAX_DAYS", "Absolute lifetime of an agent session, however active."),
+    "proxy_hops": (
+        "CHAT_PROXY_HOPS",
+        "With CHAT_TRUST_PROXY: trusted proxies in front of the service; the client address is the "
+        "X-Forwarded-For entry this many places from the right.",
+    ),
+    "require_2fa_for_admins": (
+        "CHAT_REQUIRE_2FA_FOR_ADMINS",
+        "Admins must enrol a TOTP second factor before they can do anything else.",
     ),
 }
 
@@ -275,6 +288,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "session_max_days": _parse_int(1, 365),
+    "proxy_hops": _parse_int(1, 10),
+    "require_2fa_for_admins": _parse_bool,
 }
 
 
