@@ -60,6 +60,13 @@ _CANNED = _obj(
     text={"type": "string", "maxLength": 4000},
 )
 
+_SESSION_ID = {
+    "name": "session_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+}
+_SECOND_FACTOR_CODE = {"type": "string", "minLength": 6, "maxLength": 20}
 _CONVERSATION_ID = {"type": "string", "pattern": "^c[0-9a-f]{24}$"}
 _CONVERSATION_IDS = {"type": "array", "items": _CONVERSATION_ID, "minItems": 1, "maxItems": 200, "uniqueItems": True}
 _INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601 with a time zone"}
@@ -204,6 +211,40 @@ SPEC: dict[str, Any] = {
             )
         },
         "/api/openapi.json": {"get": _op("This document", auth=False)},
+        # --- sessions and the second factor ---
+        "/api/session/second-factor": {
+            "post": _op(
+                "Second sign-in step: a TOTP or recovery code for the pending session; a new session cookie",
+                auth=False,
+                statuses=(400, 401, 403),
+                body=_obj(["code"], code=_SECOND_FACTOR_CODE),
+            )
+        },
+        "/api/sessions": {
+            "get": _op("My live sessions: created, last seen, coarse browser family"),
+            "delete": _op("Sign out everywhere, this session included", csrf=True),
+        },
+        "/api/sessions/{session_id}": {
+            "delete": _op("Sign out one of my sessions", csrf=True, params=[_SESSION_ID], statuses=(404,)),
+        },
+        "/api/second-factor/enrol": {
+            "post": _op("A new TOTP secret and otpauth:// URI, shown once", csrf=True, statuses=(409,)),
+        },
+        "/api/second-factor/confirm": {
+            "post": _op(
+                "Turn two-factor sign-in on with a first code; the recovery codes, shown once",
+                csrf=True,
+                statuses=(409,),
+                body=_obj(["code"], code=_SECOND_FACTOR_CODE),
+            ),
+        },
+        "/api/second-factor": {
+            "delete": _op(
+                "Turn two-factor sign-in off (password required)",
+                csrf=True,
+                body=_obj(["password"], password={"type": "string", "minLength": 1, "maxLength": 1024}),
+            ),
+        },
     },
 }
 
