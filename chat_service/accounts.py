@@ -202,6 +202,8 @@ class Accounts:
         user = await self._db.users.by_id(session.user_id)
         if user is None or user.disabled:
             raise Unauthenticated()
+        # Each pending session gets few tries, and the account few per window across all of them.
+        await self._throttle.count_second_factor(user.id, now)
         used = await self.second_factor.verify(user.id, code)
         if used is None:
             await self._audit.record(user.id, "session.second_factor_failed", target_type="user", target_id=user.id)

@@ -22,6 +22,8 @@ WINDOW = timedelta(minutes=15)
 # Attempts allowed per window for one account from one address, and for one address overall.
 PER_PAIR = 10
 PER_ADDRESS = 50
+# Second-factor codes tried per account (whoever knows the password, from any address).
+SECOND_FACTOR_PER_ACCOUNT = 10
 
 
 @dataclass(frozen=True)
@@ -63,24 +65,30 @@ class LoginThrottle:
     async def count(self, email: str, address: str | None, now: datetime) -> Attempt:
         """Count this attempt; raise `TooManyAttempts` if it is over either limit."""
         pair_key, address_key = self._keys_for(email, address)
+        window = await self._count({pair_key: PER_PAIR, address_key: PER_ADDRESS}, now)
+        return Attempt(pair_key, address_key, window)
+
+    async def count_second_factor(self, user_id: str, now: datetime) -> None:
+        """Count one second-factor code for this account; raise `TooManyAttempts` over the limit."""
+        key = "2fa:" + self._keys.mac("blind_index", b"second-factor:" + user_id.encode())
+        await self._count({key: SECOND_FACTOR_PER_ACCOUNT}, now)
+
+    async def _count(self, limits: dict[str, int], now: datetime) -> int:
         span = WINDOW.total_seconds()
         window = int(now.timestamp() // span)
         elapsed = now.timestamp() / span - window
         expires = datetime.fromtimestamp((window + 2) * span, tz=now.tzinfo)
         store = self._db.throttle
-        current = {
-            pair_key: await store.count_attempt(pair_key, window, expires),
-            address_key: await store.count_attempt(address_key, window, expires),
-        }
-        previous = await store.counts([pair_key, address_key], window - 1)
+        current = {key: await store.count_attempt(key, window, expires) for key in limits}
+        previous = await store.counts(list(limits), window - 1)
         waits = [
             retry_after(previous[key], current[key], elapsed, limit)
-            for key, limit in ((pair_key, PER_PAIR), (address_key, PER_ADDRESS))
+            for key, limit in limits.items()
             if estimate(previous[key], current[key], elapsed) > limit
         ]
         if waits:
             raise TooManyAttempts(retry_after=max(waits))
-        return Attempt(pair_key, address_key, window)
+        return window
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The pair starts afresh; the address gets this attempt back (only failures weigh)."""

@@ -156,3 +156,20 @@ async def test_sessions_list_and_signing_out_one_or_everywhere(strict: ServerPro
     assert (await laptop.request("DELETE", "/api/sessions"))[0] == 200
     for client in (laptop, phone):
         assert (await client.request("GET", "/api/session"))[0] == 401
+
+
+async def test_second_factor_guesses_are_capped_per_account(strict: ServerProcess) -> None:
+    """Knowing the password does not buy unlimited code guesses by signing in again and again."""
+    strict.create_user("capped@example.eu", AGENT_PASSWORD)
+    owner = Client(strict)
+    await owner.sign_in("capped@example.eu")
+    totp, _, _ = await enrol(owner)
+    for _ in range(2):
+        guesser = Client(strict)
+        await guesser.sign_in("capped@example.eu")
+        for _ in range(5):
+            assert (await guesser.request("POST", "/api/session/second-factor", {"code": "123456"}))[0] == 401
+    third = Client(strict)
+    await third.sign_in("capped@example.eu")
+    status, problem = await third.request("POST", "/api/session/second-factor", {"code": next_code(totp)})
+    assert status == 429 and problem["code"] == "too_many_attempts"
