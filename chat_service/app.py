@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from functools import partial
 from typing import Any
 
 import socketio
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from chat_service.accounts import Accounts
 from chat_service.api import admin, health, openapi, privacy, session, wellknown
-from chat_service.api.middleware import errors_middleware, hide_server_banner, security_headers_middleware
+from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
@@ -26,7 +27,7 @@ from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
-from chat_service.sockets.agent import AgentNamespace
+from chat_service.sockets.agent import AgentNamespace, close_agent_sockets, staff_origin_allowed
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace
 from chat_service.storage import Database
@@ -66,6 +67,19 @@ def origin_check(app: web.Application) -> OriginCheck:
         return sites is not None and origin in sites.origins()
 
     return allowed
+
+
+@web.middleware
+async def socket_credentials_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Engine.IO allows credentials for every origin it accepts; only staff origins get them.
+
+    A widget site's origin may open `/visitor` (which needs no cookie), but a response that
+    lets its script send the agent cookie along would let it drive `/agent` over polling.
+    """
+    response = await handler(request)
+    if request.path.startswith("/socket.io/") and not staff_origin_allowed(request, request.headers.get("Origin")):
+        response.headers.pop("Access-Control-Allow-Credentials", None)
+    return response
 
 
 def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> socketio.AsyncServer:
@@ -116,14 +130,20 @@ def load_hmac_keys(settings: Settings) -> HmacKeys:
 def create_app(settings: Settings) -> web.Application:
     # Header middlewares go outermost so that every answer carries them, errors included.
     app = web.Application(
-        middlewares=[security_headers_middleware, console_headers_middleware, errors_middleware],
+        middlewares=[
+            security_headers_middleware,
+            console_headers_middleware,
+            errors_middleware,
+            socket_credentials_middleware,
+        ],
         client_max_size=64 * 1024,
     )
     app.on_response_prepare.append(hide_server_banner)
     app[SETTINGS] = settings
     sio = build_socket_server(settings, origin_check(app))
     sio.register_namespace(VisitorNamespace(VISITOR_NAMESPACE, app))
-    sio.register_namespace(AgentNamespace(AGENT_NAMESPACE, app))
+    agent_namespace = AgentNamespace(AGENT_NAMESPACE, app)
+    sio.register_namespace(agent_namespace)
     sio.attach(app)
     app[SIO] = sio
     app.add_routes(health.routes)
@@ -135,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
+    app.cleanup_ctx.append(agent_namespace.sweeper_context)
     return app
 
 
@@ -186,7 +207,15 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         db=db,
         conversations=Conversations(db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys),
-        accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
+        accounts=Accounts(
+            db,
+            idle_minutes=settings.session_idle_minutes,
+            audit=audit,
+            hmac_keys=hmac_keys,
+            max_days=settings.session_max_days,
+            require_2fa_for_admins=settings.require_2fa_for_admins,
+            close_sockets=partial(close_agent_sockets, app[SIO]),
+        ),
         audit=audit,
         presence=presence,
         hmac_keys=hmac_keys,

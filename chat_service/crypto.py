@@ -332,3 +332,12 @@ def hash_token(secret: str) -> str:
 
 def new_secret(nbytes: int = 32) -> str:
     return secrets.token_urlsafe(nbytes)
+
+
+def derived_key(keys: HmacKeys, label: str) -> DataKey:
+    """A data key derived from the `pseudonym` HMAC key (HMAC-SHA256 as a PRF over `label`).
+
+    For small secrets that must stay readable across master key rotation and erasure epochs
+    (a TOTP seed), yet never sit in the database in clear nor beside their key.
+    """
+    return DataKey(bytes.fromhex(keys.mac("pseudonym", b"chat-service/v1/derived-key/" + label.encode())))

@@ -129,3 +129,27 @@ class MethodNotAllowed(ChatError):
     code = "method_not_allowed"
     http_status = 405
     default_message = "This method is not allowed here."
+class SecondFactorRequired(ChatError):
+    """The password was right; the session still owes its second factor."""
+
+    code = "second_factor_required"
+    http_status = 401
+    default_message = "Enter the code from your authenticator app."
+
+
+class InvalidSecondFactor(ChatError):
+    code = "invalid_second_factor"
+    http_status = 401
+    default_message = "That code is not valid (or was used already)."
+
+
+class SecondFactorSetupRequired(ChatError):
+    code = "second_factor_setup_required"
+    http_status = 403
+    default_message = "Set up two-factor sign-in before you continue."
+
+
+class ForbiddenOrigin(ChatError):
+    code = "forbidden_origin"
+    http_status = 403
+    default_message = "Requests from this origin are not allowed here."

@@ -63,6 +63,7 @@ class User:
     disabled: bool = False
     display_name: str | None = None
     must_change_password: bool = False
+    totp_enabled: bool = False
 
 
 @dataclass
@@ -72,6 +73,13 @@ class Session:
     created_at: datetime
     last_seen_at: datetime
     csrf_hash: str = ""
+    # Shown in the sessions list, so one session can be signed out without revealing its secret.
+    public_id: str = ""
+    expires_at: datetime | None = None
+    # Coarse browser family and OS ("Firefox on Linux"); never the address or the full string.
+    client: str = ""
+    # Password checked, second factor still owed: authenticates nothing yet.
+    pending_second_factor: bool = False
 
 
 @dataclass

@@ -102,6 +102,9 @@ class Settings:
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
     security_contact: str | None = None
+    session_max_days: int = 7
+    proxy_hops: int = 1
+    require_2fa_for_admins: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -166,6 +169,15 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_SECURITY_CONTACT",
         "Where to report vulnerabilities (`mailto:` or `https:` URI), served in /.well-known/security.txt "
         "(unset: that file answers 404).",
+    "session_max_days": ("CHAT_SESSION_MAX_DAYS", "Absolute lifetime of an agent session, however active."),
+    "proxy_hops": (
+        "CHAT_PROXY_HOPS",
+        "With CHAT_TRUST_PROXY: trusted proxies in front of the service; the client address is the "
+        "X-Forwarded-For entry this many places from the right.",
+    ),
+    "require_2fa_for_admins": (
+        "CHAT_REQUIRE_2FA_FOR_ADMINS",
+        "Admins must enrol a TOTP second factor before they can do anything else.",
     ),
 }
 
@@ -289,6 +301,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
     "security_contact": _parse_contact_uri,
+    "session_max_days": _parse_int(1, 365),
+    "proxy_hops": _parse_int(1, 10),
+    "require_2fa_for_admins": _parse_bool,
 }
 
 

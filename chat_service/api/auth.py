@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from chat_service.accounts import Authenticated
-from chat_service.errors import Forbidden
+from chat_service.errors import Forbidden, ForbiddenOrigin
 from chat_service.services import SERVICES
+from chat_service.sockets.agent import staff_origin_allowed
 
 SESSION_COOKIE = "chat_session"
 CSRF_COOKIE = "chat_csrf"
@@ -14,9 +15,16 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+def check_staff_origin(request: web.Request) -> None:
+    """Staff routes answer the service's own origin (and CHAT_ALLOWED_ORIGINS), never a widget site's."""
+    if not staff_origin_allowed(request, request.headers.get("Origin")):
+        raise ForbiddenOrigin()
+
+
 async def require_user(
     request: web.Request, *, admin: bool = False, allow_password_change: bool = False
 ) -> Authenticated:
+    check_staff_origin(request)
     who = await request.app[SERVICES].accounts.authenticate(
         request.cookies.get(SESSION_COOKIE), allow_password_change=allow_password_change
     )

@@ -175,3 +175,19 @@ class WidgetAvailabilityQuery(Body):
 
     site: str = Field(min_length=1, max_length=64, pattern=SITE_ID.pattern)
     lang: str | None = Field(default=None, max_length=35)
+
+
+class SecondFactorCodeBody(Body):
+    """A TOTP code (6 digits) or a recovery code such as `a1b2c-3d4e5`."""
+
+    code: Annotated[
+        str,
+        Field(min_length=6, max_length=20, pattern=r"^\s*[A-Za-z0-9-]{6,20}\s*$", description="6 digits or a recovery code"),
+        AfterValidator(str.strip),
+    ]
+
+
+class PasswordBody(Body):
+    """Re-authentication before a sensitive change."""
+
+    password: Password

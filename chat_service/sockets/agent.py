@@ -1,16 +1,24 @@
-"""`/agent`: support staff. Only a valid session cookie may connect."""
+"""`/agent`: support staff. Only a valid session cookie from the service's own origin may connect,
+and every event re-checks that the session is still valid."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from socketio.exceptions import ConnectionRefusedError as SocketRefused
+import socketio
+from aiohttp import web
 
 from chat_service.conversations import MessageView, agent_message, summary_to_wire
-from chat_service.errors import ChatError, Conflict, InvalidInput, NotFound, Unauthenticated
+from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import User
-from chat_service.services import SERVICES, Services
+from chat_service.services import SERVICES, SETTINGS, Services
+from chat_service.sites import own_origins
 from chat_service.sockets.base import BaseNamespace, log
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
@@ -26,6 +34,33 @@ from chat_service.validation import (
 NAMESPACE = "/agent"
 SESSION_COOKIE = "chat_session"
 AGENTS_ROOM = "agents"
+# An event trusts this node's memory of its session for this long, then asks the database again.
+# Logout, password change and admin action do not wait for it: they close the sockets at once.
+RECHECK_AFTER_S = 10.0
+# How often this node looks for sessions that ended without anyone acting (idle or absolute expiry).
+SWEEP_EVERY_S = 10.0
+
+
+def staff_origin_allowed(request: web.Request | None, origin: str | None) -> bool:
+    """The console's origins: the service's own and CHAT_ALLOWED_ORIGINS, never a widget site's."""
+    if origin is None or request is None:
+        return True
+    settings = request.app[SETTINGS]
+    if "*" in settings.allowed_origins or origin in settings.allowed_origins:
+        return True
+    return origin in own_origins(request, settings.public_url)
+
+
+async def close_agent_sockets(sio: socketio.AsyncServer, sids: list[str]) -> None:
+    """Disconnect these `/agent` sockets wherever they are (python-socketio forwards remote ones)."""
+    for sid in sids:
+        await sio.disconnect(sid, namespace=NAMESPACE)
+
+
+@dataclass
+class _Checked:
+    user: User
+    at: float  # time.monotonic() of the last check against the database
 
 
 def session_cookie(environ: dict[str, Any]) -> str | None:
@@ -41,17 +76,30 @@ def session_cookie(environ: dict[str, Any]) -> str | None:
 
 
 class AgentNamespace(BaseNamespace):
+    def __init__(self, namespace: str, app: web.Application):
+        super().__init__(namespace, app)
+        # This node's sockets only: sid -> session hash, session hash -> last check.
+        self._socket_sessions: dict[str, str] = {}
+        self._checked: dict[str, _Checked] = {}
+
     @property
     def services(self) -> Services:
         return self.app[SERVICES]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
+            if not staff_origin_allowed(environ.get("aiohttp.request"), environ.get("HTTP_ORIGIN")):
+                raise ForbiddenOrigin("The console may only be opened from the service's own address.")
             authenticated = await self.services.accounts.authenticate(session_cookie(environ))
+            # Recorded on the session, so ending it closes this socket on whichever node holds it.
+            if not await self.services.db.sessions.add_socket(authenticated.session_hash, sid):
+                raise Unauthenticated()
         except ChatError as exc:
             log.info("agent_connect_refused", code=exc.code)
-            raise SocketRefused({"code": exc.code, "message": exc.message}) from None
+            raise
         user = authenticated.user
+        self._socket_sessions[sid] = authenticated.session_hash
+        self._checked[authenticated.session_hash] = _Checked(user, time.monotonic())
         await self.save_session(sid, {"user_id": user.id, "session_hash": authenticated.session_hash})
         await self.enter_room(sid, AGENTS_ROOM)
         await self.enter_room(sid, f"user:{user.id}")
@@ -64,21 +112,73 @@ class AgentNamespace(BaseNamespace):
         user_id = session.get("user_id")
         if user_id is None:
             return
+        session_hash = self._socket_sessions.pop(sid, None)
+        if session_hash is not None:
+            if session_hash not in self._socket_sessions.values():
+                self._checked.pop(session_hash, None)
+            with contextlib.suppress(ChatError):
+                await self.services.db.sessions.remove_socket(session_hash, sid)
         if not await self.services.presence.disconnected(sid, user_id):
             await self.emit("presence", {"user_id": user_id, "online": False}, room=AGENTS_ROOM)
 
     async def _user(self, sid: str) -> User:
-        session = await self.get_session(sid)
-        user = await self.services.db.users.by_id(session["user_id"])
-        if user is None or user.disabled:
-            await self.disconnect(sid)
+        """The socket's user if its session is still valid; else the socket is closed."""
+        session_hash = self._socket_sessions.get(sid)
+        if session_hash is None:
             raise Unauthenticated()
-        return user
+        checked = self._checked.get(session_hash)
+        if checked is not None and time.monotonic() - checked.at < RECHECK_AFTER_S:
+            return checked.user
+        try:
+            # Touches the session: working in the console counts as activity.
+            who = await self.services.accounts.authenticate_hash(session_hash)
+        except Unauthenticated:
+            await self.disconnect(sid)
+            raise Unauthenticated("Your session has ended; sign in again.") from None
+        except ChatError:
+            await self.disconnect(sid)
+            raise
+        self._checked[session_hash] = _Checked(who.user, time.monotonic())
+        return who.user
+
+    async def sweep(self) -> None:
+        """Close this node's sockets whose session ended by time (idle or absolute expiry)."""
+        hashes = set(self._socket_sessions.values())
+        if not hashes:
+            return
+        valid = await self.services.accounts.valid_sessions(sorted(hashes))
+        for session_hash in hashes - valid:
+            await self.services.accounts.end_session(session_hash)
+            # Gone already (ended on another node, or the database's TTL took it): close ours here.
+            for sid in [s for s, h in self._socket_sessions.items() if h == session_hash]:
+                await self.disconnect(sid)
+
+    async def sweeper_context(self, app: web.Application) -> AsyncIterator[None]:
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(SWEEP_EVERY_S)
+                try:
+                    await self.sweep()
+                except Exception:
+                    log.exception("agent_session_sweep_failed")
+
+        task = asyncio.create_task(run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def on_list(self, sid: str, payload: object) -> dict[str, Any]:
         view, limit = parse_list(payload)
         user = await self._user(sid)
-        return {"conversations": await self.services.conversations.inbox(view, user.id, limit)}
+        rows = await self.services.conversations.inbox(view, user.id, limit)
+        # Names and previews leave the server decrypted: one event per list view, not per row.
+        await self.services.audit.record(
+            user.id, "conversations.listed", target_type="inbox", details={"view": view, "count": len(rows)}
+        )
+        return {"conversations": rows}
 
     async def on_agents(self, sid: str, payload: object) -> dict[str, Any]:
         """Colleagues and who is online now."""

@@ -7,25 +7,43 @@ from typing import Any
 
 import socketio
 from aiohttp import web
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
 from chat_service.errors import ChatError, InvalidInput, UnknownEvent
 from chat_service.logging import get_logger
 from chat_service.schemas.socket_json import RejectedPayload
+from chat_service.services import SETTINGS
 
 log = get_logger("chat_service.sockets")
 
 _LIFECYCLE = {"connect", "disconnect"}
 
 
+def forwarded_client(forwarded_for: str, hops: int) -> str | None:
+    """The X-Forwarded-For entry our `hops` trusted proxies vouch for: each appends the address it
+    saw, so the client is `hops` places from the right; anything left of it the client could forge."""
+    entries = [entry.strip() for entry in forwarded_for.split(",")]
+    if len(entries) < hops or not entries[-hops]:
+        return None
+    return entries[-hops][:64]
+
+
 def client_ip(request: web.Request | None, trust_proxy: bool) -> str | None:
+    """The caller's address, for login throttling and the stored visitor address alike."""
     if request is None:
         return None
     if trust_proxy:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first[:64]
+        settings = request.app.get(SETTINGS)
+        hops = settings.proxy_hops if settings is not None else 1
+        client = forwarded_client(",".join(request.headers.getall("X-Forwarded-For", [])), hops)
+        if client:
+            return client
     return request.remote
+
+
+def refusal(error: dict[str, Any]) -> SocketRefused:
+    """A connection refusal the client reads as `err.data.code` / `err.data.message`."""
+    return SocketRefused(str(error.get("message", "Connection refused.")), error)
 
 
 class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
@@ -40,6 +58,16 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app = app
 
     async def trigger_event(self, event: str, *args: Any) -> Any:
+        if event == "connect":
+            try:
+                return await super().trigger_event(event, *args)
+            except ChatError as exc:
+                raise refusal(exc.to_wire()) from None
+            except SocketRefused as exc:
+                # A refusal with one dict argument would reach the client as its repr string.
+                if len(exc.args) == 1 and isinstance(exc.args[0], dict):
+                    raise refusal(exc.args[0]) from None
+                raise
         if event in _LIFECYCLE:
             return await super().trigger_event(event, *args)
         sid, payloads = args[0], args[1:]

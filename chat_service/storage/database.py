@@ -133,6 +133,8 @@ class Database:
         await self.db.agent_presence.create_index([("user_id", ASCENDING)], name="user")
         await self.db.conversation_reads.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
+        await self.db.login_throttle.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="decay")
+        await self.db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="lifetime")
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -17,6 +17,7 @@ import pytest
 import socketio
 from playwright.async_api import Browser, ConsoleMessage, Dialog, Download, Locator, Page, WebSocketRoute, expect
 
+from chat_service.login_throttle import PER_PAIR
 from tests.browser.test_widget import AXE
 from tests.browser.visit import RECORD_CSP_VIOLATIONS
 from tests.helpers import Recorder, ServerProcess, call, login_full, visitor_client
@@ -372,7 +373,7 @@ async def test_wrong_and_unknown_logins_look_the_same_and_backoff_shows_the_wait
     await expect(error).to_have_text("E-mail or password is wrong.")
     await console.login("nobody@example.eu", "wrong password 123")
     await expect(error).to_have_text("E-mail or password is wrong.")
-    for _ in range(5):
+    for _ in range(PER_PAIR):  # the allowance per (account, address) pair, then 429
         await console.login(ANNA, "wrong password 123")
     await expect(error).to_have_text(re.compile(r"^Too many attempts\. Wait \d+ s and try again\.$"))
 

@@ -7,6 +7,16 @@ export interface User {
   display_name: string | null;
   disabled: boolean;
   must_change_password: boolean;
+  second_factor?: boolean;
+}
+
+/** One of my sessions as the server lists it: no address, a coarse browser family only. */
+export interface SessionInfo {
+  id: string;
+  created_at: string;
+  last_seen_at: string;
+  client: string;
+  current: boolean;
 }
 
 export interface Canned {
@@ -97,9 +107,21 @@ async function postForFile(path: string, body: unknown, fallback: string): Promi
 }
 
 export const api = {
-  session: () => request<{ user: User }>("GET", "/api/session"),
+  session: () => request<{ user: User; second_factor_setup_required?: boolean }>("GET", "/api/session"),
   login: (email: string, password: string) =>
-    request<{ user: User; csrf_token: string }>("POST", "/api/session", { email, password }),
+    request<{ user?: User; second_factor_required?: boolean; csrf_token: string }>("POST", "/api/session", {
+      email,
+      password,
+    }),
+  secondFactor: (code: string) =>
+    request<{ user: User; csrf_token: string }>("POST", "/api/session/second-factor", { code }),
+  sessions: () => request<{ sessions: SessionInfo[] }>("GET", "/api/sessions"),
+  endSession: (id: string) => request<unknown>("DELETE", `/api/sessions/${encodeURIComponent(id)}`),
+  endAllSessions: () => request<unknown>("DELETE", "/api/sessions"),
+  enrolSecondFactor: () => request<{ secret: string; otpauth_uri: string }>("POST", "/api/second-factor/enrol"),
+  confirmSecondFactor: (code: string) =>
+    request<{ recovery_codes: string[] }>("POST", "/api/second-factor/confirm", { code }),
+  disableSecondFactor: (password: string) => request<unknown>("DELETE", "/api/second-factor", { password }),
   logout: () => request<unknown>("DELETE", "/api/session"),
   changePassword: (current_password: string, new_password: string) =>
     request<unknown>("POST", "/api/password", { current_password, new_password }),

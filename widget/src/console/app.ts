@@ -1,5 +1,5 @@
 /** The console: sign-in, the shell with its pages, the live inbox and the keyboard shortcuts. */
-import { loginPage, passwordForm } from "./account";
+import { loginPage, passwordForm, secondFactorSection, sessionsSection } from "./account";
 import { auditPage, cannedPage, usersPage } from "./admin";
 import { AgentSocket, type Colleague, type Row, type View } from "./agent";
 import { api, ApiError, type Canned, type User } from "./api";
@@ -65,7 +65,8 @@ export class ConsoleApp {
   async start(notice = ""): Promise<void> {
     document.documentElement.lang = this.lang;
     try {
-      this.signedIn((await api.session()).user);
+      const session = await api.session();
+      this.signedIn(session.user, session.second_factor_setup_required ?? false);
     } catch {
       this.showLogin(notice);
     }
@@ -79,17 +80,42 @@ export class ConsoleApp {
     this.user = undefined;
     this.thread = undefined;
     document.title = `${this.t("signIn")} – ${this.t("appName")}`;
-    patch(this.root, loginPage(this.t, notice, (user) => this.signedIn(user)));
+    patch(this.root, loginPage(this.t, notice, () => void this.start()));
   }
 
-  private signedIn(user: User): void {
+  private signedIn(user: User, setupRequired = false): void {
     this.user = user;
     if (user.must_change_password) {
       this.showForcedPasswordChange();
       return;
     }
+    if (setupRequired) {
+      this.showForcedSecondFactor();
+      return;
+    }
     this.connect();
     this.renderShell();
+  }
+
+  /** Admins under CHAT_REQUIRE_2FA_FOR_ADMINS set up the second factor before anything else. */
+  private showForcedSecondFactor(): void {
+    this.socket?.disconnect();
+    this.socket = undefined;
+    if (!this.user) return;
+    const logout = h("button", { type: "button" }, this.t("logout"));
+    logout.addEventListener("click", () => void this.logout());
+    document.title = `${this.t("twoFactor")} – ${this.t("appName")}`;
+    patch(
+      this.root,
+      h(
+        "main",
+        { class: "login" },
+        h("h1", {}, this.t("appName")),
+        h("p", {}, this.t("twoFactorRequired")),
+        secondFactorSection(this.t, this.user, () => void this.start()),
+        h("p", {}, logout),
+      ),
+    );
   }
 
   private showForcedPasswordChange(): void {
@@ -110,6 +136,16 @@ export class ConsoleApp {
     );
   }
 
+  /** After a change to the account (second factor on or off): re-read it and redraw the page. */
+  private async refreshUser(): Promise<void> {
+    try {
+      this.user = (await api.session()).user;
+      this.showPage(this.page, true);
+    } catch {
+      this.showLogin(this.t("signedOut"));
+    }
+  }
+
   private async logout(): Promise<void> {
     this.socket?.disconnect();
     this.socket = undefined;
@@ -121,6 +157,10 @@ export class ConsoleApp {
   private async ended(code: string): Promise<void> {
     if (code === "password_change_required") {
       this.showForcedPasswordChange();
+      return;
+    }
+    if (code === "second_factor_setup_required") {
+      this.showForcedSecondFactor();
       return;
     }
     try {
@@ -261,6 +301,12 @@ export class ConsoleApp {
         h("h1", { id: "account-title", tabindex: "-1" }, t("account")),
         h("p", {}, this.user.email),
         passwordForm(t, false, () => undefined),
+        secondFactorSection(t, this.user, () => void this.refreshUser()),
+        sessionsSection(t, () => {
+          this.socket?.disconnect();
+          this.socket = undefined;
+          this.showLogin(this.t("signedOut"));
+        }),
       );
     else content = this.inboxPage();
     patch(this.main, content);
