@@ -101,6 +101,8 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    key_rotation_days: int = 7
+    shredding_window_days: int = 30
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +162,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "key_rotation_days": (
+        "CHAT_KEY_ROTATION_DAYS",
+        "`chat-retention run` adds a new master key and re-wraps every data key once the active one is this old.",
+    ),
+    "shredding_window_days": (
+        "CHAT_SHREDDING_WINDOW_DAYS",
+        "Longest of oplog window and backup retention: master keys retired this long ago are destroyed.",
     ),
 }
 
@@ -275,6 +285,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "key_rotation_days": _parse_int(1, 365),
+    "shredding_window_days": _parse_int(1, 3650),
 }
 
 

@@ -55,6 +55,12 @@ class Seeder:
         self.db = db
         self.clock = Clock()
         self.conversations = Conversations(db, keys, resume_days=30, clock=self.clock, hmac_keys=hmac_keys)
+        self._reader_args = (db, keys, hmac_keys)
+
+    def reader(self) -> Conversations:
+        """What a server sees once its key cache has expired (the retention job re-keys conversations)."""
+        db, keys, hmac_keys = self._reader_args
+        return Conversations(db, keys, resume_days=30, clock=self.clock, hmac_keys=hmac_keys)
 
     async def conversation(
         self,

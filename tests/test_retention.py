@@ -75,7 +75,7 @@ async def test_pseudonymisation_removes_every_canary_and_keeps_counts_and_times(
             assert doc[field] == conv_before[field]
 
         # Decrypted views: what an agent, an export or anyone with the keys can still read.
-        _, visitor, messages = await seed.conversations.open(old)
+        _, visitor, messages = await seed.reader().open(old)
         assert visitor == {"language": "nl"}
         assert len(messages) == len(before) == 4
         for message in messages:
@@ -86,12 +86,12 @@ async def test_pseudonymisation_removes_every_canary_and_keeps_counts_and_times(
         assert texts[1] == "Bel me op [phone] of mail [email]"
         assert texts[2] == "Terugbetalen op [iban] graag. Mijn IP is [ip]"
         assert texts[3] == "Dag mevrouw [name], we storten het terug op [iban]."
-        key = await seed.conversations._data_key(old)
+        key = await seed.reader()._data_key(old)
         conv = await db.conversations.get(old)
         assert conv is not None and decrypt_visitor(key, conv) == {"language": "nl"}
 
         # The recent conversation is untouched.
-        _, recent_visitor, recent_messages = await seed.conversations.open(recent)
+        _, recent_visitor, recent_messages = await seed.reader().open(recent)
         assert recent_visitor["name"] == "Recent" and recent_messages[0].text == "Mijn nummer is 06-11112222"
 
     report = renv.run_json("report")
@@ -188,7 +188,7 @@ async def test_two_concurrent_runs_never_act_on_the_same_conversation(renv: Rete
     acted_runs = {r["id"] for r in summaries if r["policies"]["pseudonymise-30d"]["done"]}
     assert set(marks.values()) <= acted_runs
     async with renv.open() as (_, seed):
-        _, _, messages = await seed.conversations.open(ids[7])
+        _, _, messages = await seed.reader().open(ids[7])
         assert [m.text for m in messages] == ["Bericht 7: bel [phone]", "mail me op [email]"]
 
 
@@ -236,7 +236,7 @@ async def test_a_run_killed_mid_batch_and_run_again_finishes_correctly(renv: Ret
     assert db.conversations.count_documents({"pseudonymised": {"$exists": True}}) == len(ids)
     async with renv.open() as (_, seed):
         for i, conversation_id in enumerate(ids):
-            _, visitor, messages = await seed.conversations.open(conversation_id)
+            _, visitor, messages = await seed.reader().open(conversation_id)
             assert visitor == {}
             assert [m.text for m in messages] == [f"Bericht {i}: bel [phone]", "mail me op [email]"]
             assert not any(m.unreadable for m in messages)
