@@ -45,6 +45,10 @@ class KeyRingError(Exception):
     """The master key ring is missing, unreadable or malformed."""
 
 
+class UnsafePath(Exception):
+    """A private file would be written through a symlink or over a file it must not replace."""
+
+
 @dataclass(frozen=True)
 class FieldRef:
     """What a ciphertext belongs to; becomes the AES-GCM associated data."""
@@ -271,7 +275,10 @@ class KeyRing:
 
     def save(self, path: Path, *, replace: bool = True) -> None:
         """Write the ring atomically; without `replace`, refuse an existing file."""
-        write_private_file(path, self.to_json(), replace=replace)
+        try:
+            write_private_file(path, self.to_json(), replace=replace)
+        except UnsafePath as exc:
+            raise KeyRingError(str(exc)) from None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -388,7 +395,10 @@ class HmacKeys:
                 raise KeyRingError(f"HMAC key file {path} does not exist")
             keys = {p: secrets.token_bytes(32) for p in HMAC_PURPOSES}
             text = json.dumps({p: base64.b64encode(k).decode() for p, k in keys.items()}, indent=2)
-            write_private_file(path, text, replace=False)
+            try:
+                write_private_file(path, text, replace=False)
+            except UnsafePath as exc:
+                raise KeyRingError(str(exc)) from None
             return cls(keys), True
         if path.stat().st_mode & 0o077:
             raise KeyRingError(f"HMAC key file {path} must not be readable by others (chmod 600)")
@@ -414,11 +424,11 @@ def write_private_file(path: Path, text: str, *, replace: bool) -> None:
         existing = None
     if existing is not None:
         if stat.S_ISLNK(existing.st_mode):
-            raise KeyRingError(f"{path} is a symbolic link: refusing to write through it")
+            raise UnsafePath(f"{path} is a symbolic link: refusing to write through it")
         if not replace:
-            raise KeyRingError(f"{path} already exists: refusing to overwrite it")
+            raise UnsafePath(f"{path} already exists: refusing to overwrite it")
         if not stat.S_ISREG(existing.st_mode):
-            raise KeyRingError(f"{path} is not a regular file")
+            raise UnsafePath(f"{path} is not a regular file")
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -431,7 +441,7 @@ def write_private_file(path: Path, text: str, *, replace: bool) -> None:
             try:
                 os.link(tmp, path)
             except FileExistsError:
-                raise KeyRingError(f"{path} already exists: refusing to overwrite it") from None
+                raise UnsafePath(f"{path} already exists: refusing to overwrite it") from None
             os.unlink(tmp)
         else:
             os.replace(tmp, path)
