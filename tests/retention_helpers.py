@@ -70,6 +70,7 @@ class Seeder:
         visitor: Visitor = Visitor(),
         replies: tuple[str, ...] = (),
         offline: bool = False,
+        first_client_id: str = "v0",
     ) -> str:
         """A conversation whose last message is at `last_activity`, one minute between messages."""
         count = len(texts) + len(replies)
@@ -78,7 +79,7 @@ class Seeder:
         profile = {"name": visitor.name, "email": visitor.email, "page_url": visitor.page_url}
         profile["language"] = visitor.language
         first = parse_visitor_message(
-            {"client_id": "v0", "text": texts[0], "profile": profile, "offline": offline}, max_len=4000
+            {"client_id": first_client_id, "text": texts[0], "profile": profile, "offline": offline}, max_len=4000
         )
         started = await self.conversations.start(first, VisitorContext(visitor.ip, visitor.user_agent))
         conversation_id = started.conversation.id
