@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chat_service.crypto import KeyRingSource, WrappedKey
+from chat_service.crypto import KeyRingError, KeyRingSource, WrappedKey
 from chat_service.errors import DecryptionFailed
 from chat_service.logging import get_logger
 from chat_service.storage import Database
@@ -27,7 +27,8 @@ class EpochReport:
     rotated_to: str | None = None
     rewrapped: int = 0
     destroyed: list[str] = field(default_factory=list)
-    # expired master keys that still wrap live data keys (a server wrapped under an old key late)
+    # expired master keys not destroyed: they still wrap live data keys (a server wrapped under an
+    # old key late) or the ring file could not be written; the run reports them as failures
     still_in_use: dict[str, int] = field(default_factory=dict)
     skipped: str | None = None
 
@@ -53,7 +54,13 @@ async def advance_key_epochs(
     ring = keys.current()
     if ring.rotation_due(now, period):
         ring = ring.with_new_key(now)
-        keys.replace(ring)
+        try:
+            keys.replace(ring)
+        except (OSError, KeyRingError) as exc:
+            # A read-only secret mount, say: the policies ran; the keys wait for a writable ring.
+            report.skipped = f"cannot write the key ring file: {type(exc).__name__}: {exc}"
+            log.error("master_key_rotation_failed", reason=type(exc).__name__)
+            return report
         report.rotated_to = ring.active_id
         log.info("master_key_rotated", active=ring.active_id)
     report.rewrapped = await _rewrap(db, keys)
@@ -64,7 +71,14 @@ async def advance_key_epochs(
         report.still_in_use = {k: in_use[k] for k in expired if in_use.get(k)}
         report.destroyed = [k for k in expired if not in_use.get(k)]
         if report.destroyed:
-            keys.replace(ring.without(report.destroyed))
+            try:
+                keys.replace(ring.without(report.destroyed))
+            except (OSError, KeyRingError) as exc:
+                report.skipped = f"cannot write the key ring file: {type(exc).__name__}: {exc}"
+                report.still_in_use = {k: 0 for k in report.destroyed}
+                report.destroyed = []
+                log.error("master_key_destruction_failed", reason=type(exc).__name__)
+                return report
             log.info("master_keys_destroyed", ids=report.destroyed)
         if report.still_in_use:
             log.error("master_keys_expired_but_in_use", counts=report.still_in_use)

@@ -112,9 +112,11 @@ class RetentionJob:
                 run.keys = epochs.to_dict()
                 if epochs.still_in_use:
                     run.failures.extend(
-                        {"policy": "key-epochs", "conversation_id": "", "reason": f"master key {k} still in use"}
+                        {"policy": "key-epochs", "conversation_id": "", "reason": f"master key {k} not destroyed"}
                         for k in epochs.still_in_use
                     )
+                if epochs.skipped and self.keys.path is not None:
+                    run.failures.append({"policy": "key-epochs", "conversation_id": "", "reason": epochs.skipped})
             run.status = "failed_items" if run.failures else "done"
         except LeaseLost:
             run.status = "lease_lost"
