@@ -34,6 +34,16 @@ TRANSIENT_RETRY_S = 90.0
 Checkpoint = Callable[[str], None]
 
 
+# Ids per `$in`: SecantusDB compares every candidate document with the whole list, so one `$in`
+# of n ids over the n·10 messages they select costs ~10·n² comparisons; short lists keep it linear.
+# On MongoDB this only adds a few round trips per batch.
+IN_CHUNK = 16
+
+
+def _chunks(ids: Sequence[str], size: int = IN_CHUNK) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
 def _no_checkpoint(_: str) -> None:
     return None
 
@@ -145,8 +155,12 @@ class RetentionStore:
 
     @translate_errors
     async def messages_of(self, conversation_ids: Sequence[str]) -> list[Message]:
-        cursor = self._db.messages.find({"conversation_id": {"$in": list(conversation_ids)}})
-        return [_message_from_doc(doc) async for doc in cursor]
+        found: list[Message] = []
+        for chunk in _chunks(conversation_ids):
+            found.extend(
+                [_message_from_doc(doc) async for doc in self._db.messages.find({"conversation_id": {"$in": chunk}})]
+            )
+        return found
 
     async def stream_messages(self, conversation_id: str) -> AsyncIterator[Message]:
         """Every message of one conversation, oldest first (no history limit: for exports)."""
@@ -158,8 +172,11 @@ class RetentionStore:
 
     @translate_errors
     async def wrapped_keys(self, owner_ids: Sequence[str]) -> dict[str, WrappedKey]:
-        cursor = self._db.data_keys.find({"_id": {"$in": list(owner_ids)}})
-        return {doc["_id"]: WrappedKey(doc["master_key_id"], bytes(doc["wrapped"])) async for doc in cursor}
+        found: dict[str, WrappedKey] = {}
+        for chunk in _chunks(owner_ids):
+            async for doc in self._db.data_keys.find({"_id": {"$in": chunk}}):
+                found[doc["_id"]] = WrappedKey(doc["master_key_id"], bytes(doc["wrapped"]))
+        return found
 
     # --- changes (one transaction per batch) -----------------------------------------------------
 
@@ -218,11 +235,14 @@ class RetentionStore:
             mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
             # A plain guard (no $or): SecantusDB scans the collection for each update with one.
             guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
-            still = self._db.conversations.find({"_id": {"$in": list(by_id)}, **guard}, {"_id": 1}, session=session)
-            ok = {doc["_id"] async for doc in still}
+            ok: set[str] = set()
+            for chunk in _chunks(list(by_id)):
+                still = self._db.conversations.find({"_id": {"$in": chunk}, **guard}, {"_id": 1}, session=session)
+                ok.update([doc["_id"] async for doc in still])
             stored: dict[str, list[dict[str, Any]]] = {}
-            async for doc in self._db.messages.find({"conversation_id": {"$in": list(ok)}}, session=session):
-                stored.setdefault(doc["conversation_id"], []).append(doc)
+            for chunk in _chunks(sorted(ok)):
+                async for doc in self._db.messages.find({"conversation_id": {"$in": chunk}}, session=session):
+                    stored.setdefault(doc["conversation_id"], []).append(doc)
             new_messages: list[dict[str, Any]] = []
             for conversation_id in sorted(ok):
                 texts = {t.message_id: t for t in by_id[conversation_id].texts}
@@ -236,11 +256,14 @@ class RetentionStore:
             if not ok:
                 return set()
             ids = sorted(ok)
-            await self._db.messages.delete_many({"_id": {"$in": [d["_id"] for d in new_messages]}}, session=session)
+            # Exactly the messages re-encrypted (checked above), so all messages of these conversations.
+            for chunk in _chunks(ids):
+                await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
             if new_messages:
                 await self._db.messages.insert_many(new_messages, session=session)
             checkpoint("pseudonymise.texts_written")
-            await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
+            for chunk in _chunks(ids):
+                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
             await self._db.conversations.bulk_write(
                 [
@@ -288,19 +311,26 @@ class RetentionStore:
         async def work(session: AsyncClientSession) -> int:
             ids = selected
             if inactive_before is not None:
-                still = self._db.conversations.find(
-                    {"_id": {"$in": selected}, "last_activity_at": {"$lt": inactive_before}},
-                    {"_id": 1},
-                    session=session,
-                )
-                ids = [doc["_id"] async for doc in still]
+                ids = []
+                for chunk in _chunks(selected):
+                    still = self._db.conversations.find(
+                        {"_id": {"$in": chunk}, "last_activity_at": {"$lt": inactive_before}},
+                        {"_id": 1},
+                        session=session,
+                    )
+                    ids.extend([doc["_id"] async for doc in still])
                 if not ids:
                     return 0
-            await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
+            for chunk in _chunks(ids):
+                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             checkpoint("delete.keys_destroyed")
-            await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
-            result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
-            return result.deleted_count
+            deleted = 0
+            for chunk in _chunks(ids):
+                await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
+                deleted += (
+                    await self._db.conversations.delete_many({"_id": {"$in": chunk}}, session=session)
+                ).deleted_count
+            return deleted
 
         if not selected:
             return 0
