@@ -4,9 +4,12 @@
 
 For each size a fresh SecantusDB is started, conversations are sealed with the real crypto and
 bulk-loaded in the server's document format, then `python -m retention run` is timed twice as a
-child process: once with a clock where every conversation is due for pseudonymisation, once where
-every conversation is due for deletion. Reported per phase: conversations/s, the job's peak RSS
-(ru_maxrss) and CPU seconds, and SecantusDB's CPU seconds (from /proc/<pid>/stat).
+child process: once with a clock where every conversation is due for pseudonymisation (each is
+re-keyed under a new data key), once ten days later where nothing is due but the master key is
+(the key-epoch step re-wraps every data key), once where every conversation is due for deletion.
+Reported per phase: conversations/s, the job's peak RSS (ru_maxrss) and CPU seconds, and
+SecantusDB's CPU seconds (from /proc/<pid>/stat). `--profile DIR` records each phase of the job
+and of SecantusDB with py-spy (`pip install py-spy`; not a project dependency) into DIR.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -127,7 +131,15 @@ async def seed(uri: str, database: str, ring: KeyRing, hmac_keys: HmacKeys, n: i
     return time.perf_counter() - started
 
 
-def run_job(env: dict[str, str], now: datetime, db_pid: int, name: str, expected: int) -> Phase:
+def run_job(
+    env: dict[str, str],
+    now: datetime,
+    db_pid: int,
+    name: str,
+    expected: int,
+    marker: str = "done",
+    profile: Path | None = None,
+) -> Phase:
     db_before = proc_cpu_seconds(db_pid)
     started = time.perf_counter()
     proc = subprocess.Popen(
@@ -137,14 +149,41 @@ def run_job(env: dict[str, str], now: datetime, db_pid: int, name: str, expected
         stderr=subprocess.PIPE,
         text=True,
     )
+    spies = []
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        for who, pid in (("job", proc.pid), ("db", db_pid)):
+            out_file = profile / f"{name}-{who}.txt"
+            spies.append(
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "50",
+                        "-o",
+                        str(out_file),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
     _, status, usage = os.wait4(proc.pid, 0)
+    for spy in spies:
+        if spy.poll() is None:
+            spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)
     wall = time.perf_counter() - started
     out = proc.stdout.read() if proc.stdout else ""
     err = proc.stderr.read() if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{name} failed:\n{out}\n{err[-3000:]}")
     print(out.strip())
-    if f"done={expected}" not in out:
+    if f"{marker}={expected}" not in out:
         print(f"  warning: expected {expected} conversations done", file=sys.stderr)
     return Phase(
         name,
@@ -156,10 +195,13 @@ def run_job(env: dict[str, str], now: datetime, db_pid: int, name: str, expected
     )
 
 
-async def bench_size(n: int, pii_every: int, batch: int, workdir: Path) -> tuple[float, list[Phase]]:
+async def bench_size(
+    n: int, pii_every: int, batch: int, workdir: Path, profile: Path | None
+) -> tuple[float, list[Phase]]:
     data_dir = workdir / f"n{n}"
     data_dir.mkdir(parents=True)
-    ring = KeyRing.generate()
+    # The master key is a day old when the pseudonymisation runs: its rotation is measured apart.
+    ring = KeyRing.generate(SEEDED_AT + timedelta(days=59))
     ring.save(data_dir / "master.keys")
     hmac_keys, _ = HmacKeys.load(data_dir / "hmac.keys", create=True)
     embedded = await start_embedded(data_dir)
@@ -178,9 +220,11 @@ async def bench_size(n: int, pii_every: int, batch: int, workdir: Path) -> tuple
             "CHAT_MONGODB_TIMEOUT_MS": "60000",
         }
         pid = embedded.process.pid
+        prof = None if profile is None else profile / f"n{n}"
         phases = [
-            run_job(env, SEEDED_AT + timedelta(days=60), pid, "pseudonymise", n),
-            run_job(env, SEEDED_AT + timedelta(days=400), pid, "delete", n),
+            run_job(env, SEEDED_AT + timedelta(days=60), pid, "pseudonymise", n, profile=prof),
+            run_job(env, SEEDED_AT + timedelta(days=70), pid, "rotate-keys", n, "rewrapped", prof),
+            run_job(env, SEEDED_AT + timedelta(days=400), pid, "delete", n, profile=prof),
         ]
         return seed_s, phases
     finally:
@@ -192,11 +236,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000])
     parser.add_argument("--pii-every", type=int, default=3, help="every k-th message carries personal data (0: none)")
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of every phase into this folder")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="retention-bench-") as tmp:
         for n in args.sizes:
-            seed_s, phases = asyncio.run(bench_size(n, args.pii_every, args.batch, Path(tmp)))
+            seed_s, phases = asyncio.run(bench_size(n, args.pii_every, args.batch, Path(tmp), args.profile))
             rows.extend((n, seed_s, p) for p in phases)
     print(f"\nbatch={args.batch}, personal data in every {args.pii_every}th message, {MESSAGES} messages each")
     print(

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -25,8 +26,8 @@ from chat_service.app import (
     load_keys,
 )
 from chat_service.audit import CLI_ACTOR, AuditLog
-from chat_service.conversations import Conversations
-from chat_service.crypto import KeyRingError
+from chat_service.conversations import Conversations, utcnow
+from chat_service.crypto import KeyRing, KeyRingError
 from chat_service.embedded import start_embedded
 from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
@@ -223,7 +224,10 @@ async def open_cli_database(settings: Settings) -> AsyncIterator[Database]:
 async def check(settings: Settings) -> int:
     problems: list[str] = []
     try:
-        load_keys(settings.replace(dev=False) if settings.master_keys or settings.master_key_file else settings)
+        source = load_keys(
+            settings.replace(dev=False) if settings.master_keys or settings.master_key_file else settings
+        )
+        _warn_key_epochs(settings, source.current())
     except KeyRingError as exc:
         problems.append(f"master key: {exc}")
     try:
@@ -289,6 +293,18 @@ def _password_from_terminal() -> str:
     raise InvalidInput(f"No usable password after {PASSWORD_TRIES} tries; nothing was created.")
 
 
+def _warn_key_epochs(settings: Settings, ring: KeyRing) -> None:
+    """Erasure reaches backups only once old master keys are destroyed: say when that is late."""
+    window, period = timedelta(days=settings.shredding_window_days), timedelta(days=settings.key_rotation_days)
+    for problem in ring.overdue(utcnow(), window, period):
+        print(
+            f"warning: {problem}; erased data stays readable from the oplog and backups until "
+            "`chat-retention run` rotates and destroys it (CHAT_SHREDDING_WINDOW_DAYS)",
+            file=sys.stderr,
+        )
+
+
+
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
     if not EMAIL.fullmatch(args.email.strip().lower()):
         print("could not create the account: That is not an e-mail address.", file=sys.stderr)
@@ -338,7 +354,7 @@ async def rotate_keys(settings: Settings, *, rewrap_only: bool) -> int:
                 file=sys.stderr,
             )
             return 1
-        ring = ring.with_new_key()
+        ring = ring.with_new_key(utcnow())
         ring.save(path)
         print(f"added master key {ring.active_id} to {path} (old keys stay until nothing uses them)")
     try:

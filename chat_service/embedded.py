@@ -2,6 +2,9 @@
 
 SecantusDB is GPL-2.0 and does its work in Python: running it as a separate process keeps its
 licence and its CPU off our event loop.
+
+Its oplog (`local.oplog.rs`) is kept as short as SecantusDB allows (see `start_embedded`); in
+production size the oplog and backups against CHAT_SHREDDING_WINDOW_DAYS (README, production notes).
 """
 
 from __future__ import annotations
@@ -74,6 +77,14 @@ async def start_embedded(data_dir: Path, *, startup_timeout_s: float = 30.0) -> 
             "--storage-path",
             str(storage),
             "--sync-on-commit",
+            # Keep the oplog as short as SecantusDB allows: it holds old versions of documents
+            # (wrapped data keys, ciphertexts) that crypto-shredding can only reach through the
+            # master-key epochs. Nothing here reads it (no change streams); SecantusDB still keeps
+            # up to ~1,000 entries between its prunes.
+            "--oplog-retention-seconds",
+            "0",
+            "--oplog-max-entries",
+            "0",
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,

@@ -105,6 +105,8 @@ class Settings:
     session_max_days: int = 7
     proxy_hops: int = 1
     require_2fa_for_admins: bool = False
+    key_rotation_days: int = 7
+    shredding_window_days: int = 30
 
     @property
     def embedded(self) -> bool:
@@ -169,6 +171,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_SECURITY_CONTACT",
         "Where to report vulnerabilities (`mailto:` or `https:` URI), served in /.well-known/security.txt "
         "(unset: that file answers 404).",
+    ),
     "session_max_days": ("CHAT_SESSION_MAX_DAYS", "Absolute lifetime of an agent session, however active."),
     "proxy_hops": (
         "CHAT_PROXY_HOPS",
@@ -178,6 +181,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "require_2fa_for_admins": (
         "CHAT_REQUIRE_2FA_FOR_ADMINS",
         "Admins must enrol a TOTP second factor before they can do anything else.",
+    ),
+    "key_rotation_days": (
+        "CHAT_KEY_ROTATION_DAYS",
+        "`chat-retention run` adds a new master key and re-wraps every data key once the active one is this old.",
+    ),
+    "shredding_window_days": (
+        "CHAT_SHREDDING_WINDOW_DAYS",
+        "Longest of oplog window and backup retention: master keys retired this long ago are destroyed.",
     ),
 }
 
@@ -304,6 +315,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "session_max_days": _parse_int(1, 365),
     "proxy_hops": _parse_int(1, 10),
     "require_2fa_for_admins": _parse_bool,
+    "key_rotation_days": _parse_int(1, 365),
+    "shredding_window_days": _parse_int(1, 3650),
 }
 
 

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_service.app import load_hmac_keys, load_keys
@@ -125,7 +125,15 @@ async def _run(
     keys, hmac_keys = load_keys(settings), load_hmac_keys(settings)
     async with open_cli_database(settings) as db:
         await db.ensure_indexes()
-        job = RetentionJob(db, keys, hmac_keys, settings.retention_batch_size, settings.retention_lease_seconds)
+        job = RetentionJob(
+            db,
+            keys,
+            hmac_keys,
+            settings.retention_batch_size,
+            settings.retention_lease_seconds,
+            key_rotation=timedelta(days=settings.key_rotation_days),
+            shredding_window=timedelta(days=settings.shredding_window_days),
+        )
         if checkpoint is not None:
             job.checkpoint = checkpoint
         run = await job.run(policies, now)
@@ -153,6 +161,7 @@ def _run_to_dict(run: RunRecord) -> dict[str, Any]:
         "host": run.host,
         "policies": run.policies,
         "failures": run.failures,
+        "keys": run.keys,
     }
 
 
@@ -161,6 +170,14 @@ def _run_to_text(run: RunRecord) -> str:
     for name, stats in run.policies.items():
         extra = " ".join(f"{k}={v}" for k, v in stats.items() if k.startswith("redacted_"))
         lines.append(f"  {name:<24} {stats['action']:<12} selected={stats['selected']} done={stats['done']} {extra}")
+    if run.keys:
+        k = run.keys
+        destroyed = ",".join(k.get("destroyed") or []) or "-"
+        skipped = f" skipped: {k['skipped']}" if k.get("skipped") else ""
+        lines.append(
+            f"  master keys: rotated_to={k.get('rotated_to')} rewrapped={k.get('rewrapped')} "
+            f"destroyed={destroyed}{skipped}"
+        )
     for failure in run.failures:
         lines.append(f"  FAILED {failure['policy']} {failure['conversation_id']}: {failure['reason']}")
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from chat_service.logging import get_logger
 from chat_service.models import Conversation
 from chat_service.storage import Database
 from chat_service.storage.retention import Checkpoint, ConversationSelector, RunRecord
+from retention.epochs import advance_key_epochs
 from retention.policies import Policy, PolicySet
 from retention.pseudonymise import pseudonymise_conversation
 
@@ -79,6 +80,9 @@ class RetentionJob:
     lease_seconds: int
     wall_clock: Callable[[], datetime] = utcnow
     checkpoint: Checkpoint = _no_checkpoint
+    # Master-key epochs (see retention/epochs.py); None leaves the key ring alone.
+    key_rotation: timedelta | None = None
+    shredding_window: timedelta = timedelta(days=30)
 
     async def run(self, policies: PolicySet, now: datetime) -> RunRecord:
         """Apply every policy at `now` (the policy clock; the lease uses the wall clock)."""
@@ -100,6 +104,19 @@ class RetentionJob:
         try:
             for policy in policies.policies:
                 await self._apply(run, policies, policy, now)
+            if self.key_rotation is not None:
+                await self._renew_lease(run.id)
+                epochs = await advance_key_epochs(
+                    self.db, self.keys, now, period=self.key_rotation, window=self.shredding_window
+                )
+                run.keys = epochs.to_dict()
+                if epochs.still_in_use:
+                    run.failures.extend(
+                        {"policy": "key-epochs", "conversation_id": "", "reason": f"master key {k} not destroyed"}
+                        for k in epochs.still_in_use
+                    )
+                if epochs.skipped and self.keys.path is not None:
+                    run.failures.append({"policy": "key-epochs", "conversation_id": "", "reason": epochs.skipped})
             run.status = "failed_items" if run.failures else "done"
         except LeaseLost:
             run.status = "lease_lost"
@@ -173,20 +190,23 @@ class RetentionJob:
         by_conversation: dict[str, list[int]] = {}
         for index, message in enumerate(messages):
             by_conversation.setdefault(message.conversation_id, []).append(index)
-        changes, texts, redactions = [], [], Counter[str]()
+        changes, redactions = [], Counter[str]()
+        ring = self.keys.current()
         for conv in batch:
             key = self._unwrap(run, policy, conv.id, wrapped)
             if key is None:
                 continue
             result = pseudonymise_conversation(
-                conv, key, [messages[i] for i in by_conversation.get(conv.id, [])], self.hmac_keys
+                conv,
+                key,
+                ring.new_data_key(conv.id),
+                [messages[i] for i in by_conversation.get(conv.id, [])],
+                self.hmac_keys,
             )
             changes.append(result.change)
-            texts.extend(result.texts)
             redactions.update(result.redactions)
         done = await self.db.retention.pseudonymise(
             changes,
-            texts,
             selector=selector,
             policy=policy.name,
             version=policy.version,

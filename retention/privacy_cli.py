@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from chat_service.app import load_hmac_keys, load_keys
-from chat_service.conversations import iso
-from chat_service.crypto import KeyRingError
+from chat_service.conversations import iso, utcnow
+from chat_service.crypto import KeyRingError, KeyRingSource, UnsafePath, write_private_file
 from chat_service.errors import ChatError
 from chat_service.models import Conversation
 from chat_service.settings import Settings
@@ -36,6 +36,7 @@ def add_privacy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     actor.add_argument("--actor", default="cli", help="who is acting, for the audit log (default: cli)")
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--output", "-o", help="write the JSON file here (mode 0600; default: stdout)")
+    output.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never a symlink)")
     commands.add_parser("find", parents=[common, who, actor], help="list a person's conversations")
     commands.add_parser("export", parents=[common, who, actor, output], help="export everything, decrypted (JSON)")
     erase = commands.add_parser("erase", parents=[common, who, actor], help="delete and crypto-shred, now")
@@ -47,14 +48,25 @@ def add_privacy_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     breach.add_argument("--to", dest="end", type=parse_now, required=True, help="window end (ISO 8601)")
 
 
-def _write_json(data: dict[str, Any], path: str | None) -> None:
+def _refuse_output(path: str | None, overwrite: bool) -> str | None:
+    """Why `path` cannot take the output, checked before any work (the write checks again)."""
+    if path is None:
+        return None
+    target = Path(path)
+    if target.is_symlink():
+        return f"{path} is a symbolic link: refusing to write through it"
+    if target.exists() and not overwrite:
+        return f"{path} already exists: refusing to overwrite it (add --overwrite to replace it)"
+    return None
+
+
+def _write_json(data: dict[str, Any], path: str | None, *, overwrite: bool = False) -> None:
+    """Personal data: a new file of mode 0600, never through a symlink, replaced only when asked."""
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     if path is None:
         sys.stdout.write(text)
         return
-    fd = os.open(Path(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    write_private_file(Path(path), text, replace=overwrite)
     print(f"written to {path}", file=sys.stderr)
 
 
@@ -67,6 +79,24 @@ def _describe(conversations: list[Conversation]) -> str:
             f"{c.message_count} messages  {'offline' if c.offline else 'live'}  {state}"
         )
     return "\n".join(lines)
+
+
+def erasure_completion(settings: Settings, keys: KeyRingSource, now: datetime | None = None) -> str:
+    """When copies of the destroyed keys (oplog, journal, backups) become unreadable too."""
+    if keys.path is None:
+        return (
+            "copies in the oplog and backups stay readable until the master key in CHAT_MASTER_KEYS is "
+            "rotated and the old one removed (see README, key rotation)"
+        )
+    by = keys.current().erasure_complete_by(
+        now or utcnow(),
+        window=timedelta(days=settings.shredding_window_days),
+        period=timedelta(days=settings.key_rotation_days),
+    )
+    return (
+        f"erasure complete everywhere (oplog, database files, backups) by {by:%Y-%m-%d}: the master key that "
+        "wrapped these keys is destroyed by then, provided `chat-retention run` runs daily"
+    )
 
 
 def _confirmed(count: int) -> bool:
@@ -83,12 +113,17 @@ async def privacy_command(settings: Settings, args: argparse.Namespace, open_dat
     except (PolicyError, KeyRingError) as exc:
         print(f"chat-service privacy: {exc}", file=sys.stderr)
         return 2
+    refused = _refuse_output(getattr(args, "output", None), getattr(args, "overwrite", False))
+    if refused is not None:
+        print(f"chat-service privacy: {refused}", file=sys.stderr)
+        return 1
     try:
         async with open_database(settings) as db:
             await db.ensure_indexes()
             requests = DataSubjectRequests(db, keys, hmac_keys, policies)
             if args.privacy_command == "breach-report":
-                _write_json(await requests.breach_report(args.start, args.end, actor_id=args.actor), args.output)
+                report = await requests.breach_report(args.start, args.end, actor_id=args.actor)
+                _write_json(report, args.output, overwrite=args.overwrite)
                 return 0
             query = SubjectQuery(email=args.email, conversation_id=args.conversation)
             found = await requests.find(query, actor_id=args.actor)
@@ -96,7 +131,7 @@ async def privacy_command(settings: Settings, args: argparse.Namespace, open_dat
                 print(_describe(found))
                 return 0
             if args.privacy_command == "export":
-                _write_json(await requests.export(found, actor_id=args.actor), args.output)
+                _write_json(await requests.export(found, actor_id=args.actor), args.output, overwrite=args.overwrite)
                 return 0
             print(_describe(found))
             if not found:
@@ -106,7 +141,11 @@ async def privacy_command(settings: Settings, args: argparse.Namespace, open_dat
                 return 1
             erased = await requests.erase(found, actor_id=args.actor)
             print(f"erased {erased} conversation(s); their data keys are destroyed")
+            print(erasure_completion(settings, keys))
             return 0
     except ChatError as exc:
         print(f"chat-service privacy: {exc.message}", file=sys.stderr)
+        return 1
+    except UnsafePath as exc:
+        print(f"chat-service privacy: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,10 @@
 """Pseudonymise one conversation in memory (GDPR Art. 4(5)); storage writes the result.
 
 The visitor's identifiers are replaced by a keyed HMAC pseudonym (the key is kept apart from the
-database), their encrypted originals are dropped, and personal data in message texts is redacted
-and re-encrypted under the conversation's own data key.
+database), their encrypted originals are dropped, and personal data in message texts is redacted.
+Everything kept is re-encrypted under a NEW data key and the old one is destroyed: the old
+ciphertexts that survive in the oplog, the storage engine's journal and backups then follow the
+same shredding bound as an erasure (see retention/epochs.py).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chat_service.crypto import DataKey, FieldRef, HmacKeys
+from chat_service.crypto import DataKey, FieldRef, HmacKeys, WrappedKey
 from chat_service.errors import DecryptionFailed
 from chat_service.models import Conversation, Message
 from chat_service.storage.retention import Pseudonymisation, RedactedText
@@ -44,29 +46,42 @@ def decrypt_visitor(key: DataKey, conv: Conversation) -> dict[str, str]:
 @dataclass
 class PseudonymisedConversation:
     change: Pseudonymisation
-    texts: list[RedactedText]
     redactions: Counter[str] = field(default_factory=Counter)
     unreadable_messages: int = 0
 
 
 def pseudonymise_conversation(
-    conv: Conversation, key: DataKey, messages: Sequence[Message], hmac_keys: HmacKeys
+    conv: Conversation,
+    old_key: DataKey,
+    new_key: tuple[DataKey, WrappedKey],
+    messages: Sequence[Message],
+    hmac_keys: HmacKeys,
 ) -> PseudonymisedConversation:
-    visitor = decrypt_visitor(key, conv)
+    """Redact with the old key, re-encrypt every kept field and text under `new_key`."""
+    key, wrapped = new_key
+    visitor = decrypt_visitor(old_key, conv)
     pseudonym = conv.pseudonym or subject_pseudonym(hmac_keys, conv.id, visitor.get("email"))
     known = known_value_patterns((kind, visitor[name]) for name, kind in _KNOWN_KINDS.items() if visitor.get(name))
-    result = PseudonymisedConversation(
-        Pseudonymisation(conv.id, pseudonym, tuple(f for f in IDENTIFYING_FIELDS if f in conv.visitor)), []
-    )
+    kept = {
+        name: key.encrypt(FieldRef("conversations", conv.id, f"visitor.{name}"), value)
+        for name, value in visitor.items()
+        if name not in IDENTIFYING_FIELDS
+    }
+    texts: list[RedactedText] = []
+    redactions: Counter[str] = Counter()
+    unreadable = 0
     for message in messages:
         ref = FieldRef("messages", message.id, "text")
         try:
-            text = key.decrypt(ref, message.text)
+            text = old_key.decrypt(ref, message.text)
         except DecryptionFailed:
-            result.unreadable_messages += 1  # nobody can read it, so it discloses nothing either
+            # Nobody can read it, so it discloses nothing either: kept as it is.
+            unreadable += 1
+            texts.append(RedactedText(message.id, message.text, message.text_length))
             continue
         redaction = redact(text, known)
         if redaction.changed:
-            result.texts.append(RedactedText(message.id, key.encrypt(ref, redaction.text), len(redaction.text)))
-            result.redactions.update(redaction.counts)
-    return result
+            redactions.update(redaction.counts)
+        texts.append(RedactedText(message.id, key.encrypt(ref, redaction.text), len(redaction.text)))
+    change = Pseudonymisation(conv.id, pseudonym, kept, wrapped, tuple(texts))
+    return PseudonymisedConversation(change, redactions, unreadable)

@@ -55,6 +55,12 @@ class Seeder:
         self.db = db
         self.clock = Clock()
         self.conversations = Conversations(db, keys, resume_days=30, clock=self.clock, hmac_keys=hmac_keys)
+        self._reader_args = (db, keys, hmac_keys)
+
+    def reader(self) -> Conversations:
+        """What a server sees once its key cache has expired (the retention job re-keys conversations)."""
+        db, keys, hmac_keys = self._reader_args
+        return Conversations(db, keys, resume_days=30, clock=self.clock, hmac_keys=hmac_keys)
 
     async def conversation(
         self,
@@ -64,6 +70,7 @@ class Seeder:
         visitor: Visitor = Visitor(),
         replies: tuple[str, ...] = (),
         offline: bool = False,
+        first_client_id: str = "v0",
     ) -> str:
         """A conversation whose last message is at `last_activity`, one minute between messages."""
         count = len(texts) + len(replies)
@@ -72,7 +79,7 @@ class Seeder:
         profile = {"name": visitor.name, "email": visitor.email, "page_url": visitor.page_url}
         profile["language"] = visitor.language
         first = parse_visitor_message(
-            {"client_id": "v0", "text": texts[0], "profile": profile, "offline": offline}, max_len=4000
+            {"client_id": first_client_id, "text": texts[0], "profile": profile, "offline": offline}, max_len=4000
         )
         started = await self.conversations.start(first, VisitorContext(visitor.ip, visitor.user_agent))
         conversation_id = started.conversation.id

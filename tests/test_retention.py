@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from chat_service.conversations import VisitorContext
 from chat_service.crypto import FieldRef
+from chat_service.errors import DecryptionFailed
+from chat_service.validation import parse_visitor_message
 from retention.pseudonymise import decrypt_visitor
 from retention.redact import redact
 from tests.helpers import SecantusProcess
@@ -75,7 +78,7 @@ async def test_pseudonymisation_removes_every_canary_and_keeps_counts_and_times(
             assert doc[field] == conv_before[field]
 
         # Decrypted views: what an agent, an export or anyone with the keys can still read.
-        _, visitor, messages = await seed.conversations.open(old)
+        _, visitor, messages = await seed.reader().open(old)
         assert visitor == {"language": "nl"}
         assert len(messages) == len(before) == 4
         for message in messages:
@@ -86,12 +89,12 @@ async def test_pseudonymisation_removes_every_canary_and_keeps_counts_and_times(
         assert texts[1] == "Bel me op [phone] of mail [email]"
         assert texts[2] == "Terugbetalen op [iban] graag. Mijn IP is [ip]"
         assert texts[3] == "Dag mevrouw [name], we storten het terug op [iban]."
-        key = await seed.conversations._data_key(old)
+        key = await seed.reader()._data_key(old)
         conv = await db.conversations.get(old)
         assert conv is not None and decrypt_visitor(key, conv) == {"language": "nl"}
 
         # The recent conversation is untouched.
-        _, recent_visitor, recent_messages = await seed.conversations.open(recent)
+        _, recent_visitor, recent_messages = await seed.reader().open(recent)
         assert recent_visitor["name"] == "Recent" and recent_messages[0].text == "Mijn nummer is 06-11112222"
 
     report = renv.run_json("report")
@@ -188,7 +191,7 @@ async def test_two_concurrent_runs_never_act_on_the_same_conversation(renv: Rete
     acted_runs = {r["id"] for r in summaries if r["policies"]["pseudonymise-30d"]["done"]}
     assert set(marks.values()) <= acted_runs
     async with renv.open() as (_, seed):
-        _, _, messages = await seed.conversations.open(ids[7])
+        _, _, messages = await seed.reader().open(ids[7])
         assert [m.text for m in messages] == ["Bericht 7: bel [phone]", "mail me op [email]"]
 
 
@@ -236,7 +239,7 @@ async def test_a_run_killed_mid_batch_and_run_again_finishes_correctly(renv: Ret
     assert db.conversations.count_documents({"pseudonymised": {"$exists": True}}) == len(ids)
     async with renv.open() as (_, seed):
         for i, conversation_id in enumerate(ids):
-            _, visitor, messages = await seed.conversations.open(conversation_id)
+            _, visitor, messages = await seed.reader().open(conversation_id)
             assert visitor == {}
             assert [m.text for m in messages] == [f"Bericht {i}: bel [phone]", "mail me op [email]"]
             assert not any(m.unreadable for m in messages)
@@ -292,3 +295,39 @@ async def test_deletion_spares_a_conversation_that_came_back_to_life(renv: Reten
     assert raw.conversations.count_documents({"_id": revived}) == 1
     assert raw.data_keys.count_documents({"_id": revived}) == 1
     assert raw.conversations.count_documents({"_id": quiet}) == 0
+
+
+async def test_pseudonymisation_re_keys_and_nothing_restarts_the_conversation(renv: RetentionEnv) -> None:
+    """The old data key is destroyed (its ciphertexts elsewhere follow the shredding bound); the
+    first message's client id and the resume token no longer lead back to the conversation."""
+    client_id = "c" * 30
+    async with renv.open() as (db, seed):
+        old = await seed.conversation(days_ago(40), CANARY_TEXTS, visitor=CANARY_VISITOR, first_client_id=client_id)
+        ring = renv.key_source().current()
+        wrapped = await db.data_keys.get(old)
+        assert wrapped is not None
+        key_before = ring.unwrap(old, wrapped)
+        assert renv.raw().conversations.find_one({"_id": old})["first_client_hash"]
+        texts_before = {m["_id"]: m["text"] for m in renv.raw().messages.find({"conversation_id": old})}
+
+        result = renv.retention("run", "--now", NOW.isoformat())
+        assert result.returncode == 0, result.stderr
+
+        doc = renv.raw().conversations.find_one({"_id": old})
+        assert "first_client_hash" not in doc and doc["resume_token_hash"] == ""
+        after = {m["_id"]: m for m in renv.raw().messages.find({"conversation_id": old})}
+        assert set(after) == set(texts_before)  # same ids, every text re-encrypted
+        for message_id, message in after.items():
+            assert message["text"] != texts_before[message_id]
+            with pytest.raises(DecryptionFailed):
+                key_before.decrypt(FieldRef("messages", message_id, "text"), message["text"])
+        for name, blob in doc["visitor"].items():
+            with pytest.raises(DecryptionFailed):
+                key_before.decrypt(FieldRef("conversations", old, f"visitor.{name}"), blob)
+        _, _, messages = await seed.reader().open(old)
+        assert messages[0].text == "Hallo, ik ben [name] en mijn bestelling 123456 is niet aangekomen."
+
+        # A first message with the same client id starts a new conversation instead of the old one.
+        first = parse_visitor_message({"client_id": client_id, "text": "Ben ik het weer?"}, max_len=4000)
+        started = await seed.reader().start(first, VisitorContext(None, None))
+        assert started.is_new and started.conversation.id != old

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from chat_service.crypto import WrappedKey
@@ -55,6 +56,23 @@ class DataKeyStore:
             {"$set": {"master_key_id": new.master_key_id, "wrapped": new.ciphertext}},
         )
         return result.modified_count == 1
+
+    @translate_errors
+    async def replace_many(self, swaps: list[tuple[str, WrappedKey, WrappedKey]]) -> int:
+        """`replace` for many keys in one bulk write; returns how many were swapped."""
+        if not swaps:
+            return 0
+        result = await self._col.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": owner_id, "master_key_id": old.master_key_id, "wrapped": old.ciphertext},
+                    {"$set": {"master_key_id": new.master_key_id, "wrapped": new.ciphertext}},
+                )
+                for owner_id, old, new in swaps
+            ],
+            ordered=False,
+        )
+        return result.modified_count
 
     @translate_errors
     async def count_by_master_key(self) -> dict[str, int]:

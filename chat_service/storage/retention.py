@@ -26,11 +26,22 @@ from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
 from chat_service.storage.database import DURABLE, translate_errors
+from chat_service.storage.keys import data_key_to_doc
 
 # How long a batch waits for documents held by the open transaction of a run that died.
 TRANSIENT_RETRY_S = 90.0
 # Called at named points inside a batch's transaction; tests use it to kill a run mid-batch.
 Checkpoint = Callable[[str], None]
+
+
+# Ids per `$in`: SecantusDB compares every candidate document with the whole list, so one `$in`
+# of n ids over the n·10 messages they select costs ~10·n² comparisons; short lists keep it linear.
+# On MongoDB this only adds a few round trips per batch.
+IN_CHUNK = 16
+
+
+def _chunks(ids: Sequence[str], size: int = IN_CHUNK) -> list[list[str]]:
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
 def _no_checkpoint(_: str) -> None:
@@ -66,19 +77,25 @@ class ConversationSelector:
 
 
 @dataclass(frozen=True)
-class Pseudonymisation:
-    """The new state of one conversation: its pseudonym and the visitor fields to destroy."""
-
-    conversation_id: str
-    pseudonym: str
-    drop_fields: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class RedactedText:
     message_id: str
     text: bytes
     text_length: int
+
+
+@dataclass(frozen=True)
+class Pseudonymisation:
+    """The new state of one conversation, all under a new data key.
+
+    `visitor` holds the fields kept (re-encrypted), `key` the new wrapped data key and `texts`
+    every message of the conversation re-encrypted (redacted where needed).
+    """
+
+    conversation_id: str
+    pseudonym: str
+    visitor: dict[str, bytes]
+    key: WrappedKey
+    texts: tuple[RedactedText, ...]
 
 
 @dataclass
@@ -91,6 +108,7 @@ class RunRecord:
     finished_at: datetime | None = None
     policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
+    keys: dict[str, Any] = field(default_factory=dict)
 
 
 def _run_from_doc(doc: dict[str, Any]) -> RunRecord:
@@ -103,6 +121,7 @@ def _run_from_doc(doc: dict[str, Any]) -> RunRecord:
         finished_at=doc.get("finished_at"),
         policies=doc.get("policies", {}),
         failures=doc.get("failures", []),
+        keys=doc.get("keys", {}),
     )
 
 
@@ -136,8 +155,12 @@ class RetentionStore:
 
     @translate_errors
     async def messages_of(self, conversation_ids: Sequence[str]) -> list[Message]:
-        cursor = self._db.messages.find({"conversation_id": {"$in": list(conversation_ids)}})
-        return [_message_from_doc(doc) async for doc in cursor]
+        found: list[Message] = []
+        for chunk in _chunks(conversation_ids):
+            found.extend(
+                [_message_from_doc(doc) async for doc in self._db.messages.find({"conversation_id": {"$in": chunk}})]
+            )
+        return found
 
     async def stream_messages(self, conversation_id: str) -> AsyncIterator[Message]:
         """Every message of one conversation, oldest first (no history limit: for exports)."""
@@ -149,8 +172,11 @@ class RetentionStore:
 
     @translate_errors
     async def wrapped_keys(self, owner_ids: Sequence[str]) -> dict[str, WrappedKey]:
-        cursor = self._db.data_keys.find({"_id": {"$in": list(owner_ids)}})
-        return {doc["_id"]: WrappedKey(doc["master_key_id"], bytes(doc["wrapped"])) async for doc in cursor}
+        found: dict[str, WrappedKey] = {}
+        for chunk in _chunks(owner_ids):
+            async for doc in self._db.data_keys.find({"_id": {"$in": chunk}}):
+                found[doc["_id"]] = WrappedKey(doc["master_key_id"], bytes(doc["wrapped"]))
+        return found
 
     # --- changes (one transaction per batch) -----------------------------------------------------
 
@@ -187,7 +213,6 @@ class RetentionStore:
     async def pseudonymise(
         self,
         changes: Sequence[Pseudonymisation],
-        texts: Sequence[RedactedText],
         *,
         selector: ConversationSelector,
         policy: str,
@@ -196,46 +221,71 @@ class RetentionStore:
         run_id: str,
         checkpoint: Checkpoint = _no_checkpoint,
     ) -> set[str]:
-        """Write redacted texts and replace visitor identifiers, atomically for the whole batch.
+        """Replace visitor identifiers, texts and data keys, atomically for the whole batch.
 
-        Each conversation is changed only if it still matches `selector` (no new activity, not
-        already done). Returns the ids this call pseudonymised.
+        Each conversation is changed only if, inside the transaction, it still matches `selector`
+        (no new activity, not already done) and still has exactly the messages that were
+        re-encrypted. Messages are replaced by delete + one `insert_many` with the same ids and
+        the data key by delete + insert (an update costs SecantusDB ~10x an insert; on MongoDB
+        both are fine). Returns the ids this call pseudonymised.
         """
+        by_id = {c.conversation_id: c for c in changes}
 
         async def work(session: AsyncClientSession) -> set[str]:
-            if texts:
-                await self._db.messages.bulk_write(
-                    [
-                        UpdateOne({"_id": t.message_id}, {"$set": {"text": t.text, "text_length": t.text_length}})
-                        for t in texts
-                    ],
-                    ordered=False,
-                    session=session,
-                )
-            checkpoint("pseudonymise.texts_written")
             mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
             # A plain guard (no $or): SecantusDB scans the collection for each update with one.
             guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
+            ok: set[str] = set()
+            for chunk in _chunks(list(by_id)):
+                still = self._db.conversations.find({"_id": {"$in": chunk}, **guard}, {"_id": 1}, session=session)
+                ok.update([doc["_id"] async for doc in still])
+            stored: dict[str, list[dict[str, Any]]] = {}
+            for chunk in _chunks(sorted(ok)):
+                async for doc in self._db.messages.find({"conversation_id": {"$in": chunk}}, session=session):
+                    stored.setdefault(doc["conversation_id"], []).append(doc)
+            new_messages: list[dict[str, Any]] = []
+            for conversation_id in sorted(ok):
+                texts = {t.message_id: t for t in by_id[conversation_id].texts}
+                docs = stored.get(conversation_id, [])
+                if {d["_id"] for d in docs} != set(texts):
+                    ok.discard(conversation_id)  # a message arrived or went since it was read: next run
+                    continue
+                for doc in docs:
+                    text = texts[doc["_id"]]
+                    new_messages.append({**doc, "text": text.text, "text_length": text.text_length})
+            if not ok:
+                return set()
+            ids = sorted(ok)
+            # Exactly the messages re-encrypted (checked above), so all messages of these conversations.
+            for chunk in _chunks(ids):
+                await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
+            if new_messages:
+                await self._db.messages.insert_many(new_messages, session=session)
+            checkpoint("pseudonymise.texts_written")
+            for chunk in _chunks(ids):
+                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
+            await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
             await self._db.conversations.bulk_write(
                 [
                     UpdateOne(
-                        {"_id": c.conversation_id, **guard},
+                        {"_id": i, **guard},
                         {
-                            "$set": {"pseudonym": c.pseudonym, "pseudonymised": mark, "resume_token_hash": ""},
-                            "$unset": {"email_index": "", **{f"visitor.{name}": "" for name in c.drop_fields}},
+                            "$set": {
+                                "pseudonym": by_id[i].pseudonym,
+                                "pseudonymised": mark,
+                                "visitor": by_id[i].visitor,
+                                "resume_token_hash": "",
+                            },
+                            # Nothing may let a client id or an e-mail address find it again.
+                            "$unset": {"email_index": "", "first_client_hash": ""},
                         },
                     )
-                    for c in changes
+                    for i in ids
                 ],
                 ordered=False,
                 session=session,
             )
-            cursor = self._db.conversations.find(
-                {"_id": {"$in": [c.conversation_id for c in changes]}, "pseudonymised.run": run_id},
-                {"_id": 1},
-                session=session,
-            )
-            return {doc["_id"] async for doc in cursor}
+            return ok
 
         if not changes:
             return set()
@@ -261,19 +311,26 @@ class RetentionStore:
         async def work(session: AsyncClientSession) -> int:
             ids = selected
             if inactive_before is not None:
-                still = self._db.conversations.find(
-                    {"_id": {"$in": selected}, "last_activity_at": {"$lt": inactive_before}},
-                    {"_id": 1},
-                    session=session,
-                )
-                ids = [doc["_id"] async for doc in still]
+                ids = []
+                for chunk in _chunks(selected):
+                    still = self._db.conversations.find(
+                        {"_id": {"$in": chunk}, "last_activity_at": {"$lt": inactive_before}},
+                        {"_id": 1},
+                        session=session,
+                    )
+                    ids.extend([doc["_id"] async for doc in still])
                 if not ids:
                     return 0
-            await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
+            for chunk in _chunks(ids):
+                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             checkpoint("delete.keys_destroyed")
-            await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
-            result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
-            return result.deleted_count
+            deleted = 0
+            for chunk in _chunks(ids):
+                await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
+                deleted += (
+                    await self._db.conversations.delete_many({"_id": {"$in": chunk}}, session=session)
+                ).deleted_count
+            return deleted
 
         if not selected:
             return 0
@@ -370,6 +427,7 @@ class RetentionStore:
                 "finished_at": run.finished_at,
                 "policies": run.policies,
                 "failures": run.failures,
+                "keys": run.keys,
             },
             upsert=True,
         )
