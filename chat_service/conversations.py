@@ -321,6 +321,10 @@ class Conversations:
         """The visitor's "forget this device": the resume token stops working."""
         await self._db.conversations.revoke_resume(conversation_id)
 
+    def forget_cached_key(self, conversation_id: str) -> None:
+        """Another node or the CLI erased this conversation: drop its data key from memory."""
+        self._cache.forget(conversation_id)
+
     # --- agents --------------------------------------------------------------------------------
 
     async def history(self, conversation_id: str) -> list[MessageView]:

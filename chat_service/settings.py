@@ -101,6 +101,7 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    endings_poll_seconds: int = 1
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +161,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "endings_poll_seconds": (
+        "CHAT_ENDINGS_POLL_SECONDS",
+        "How often each node checks for erased or forgotten conversations started elsewhere.",
     ),
 }
 
@@ -275,6 +280,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "endings_poll_seconds": _parse_int(1, 600),
 }
 
 

@@ -15,6 +15,7 @@ from aiohttp import web
 from chat_service.api.auth import require_user
 from chat_service.api.middleware import read_json
 from chat_service.conversations import iso
+from chat_service.erasure import ENDINGS
 from chat_service.models import Conversation
 from chat_service.services import SERVICES
 from chat_service.validation import (
@@ -74,6 +75,10 @@ async def erase(request: web.Request) -> web.Response:
     privacy = request.app[SERVICES].privacy
     conversations = await privacy.load(parse_erase_request(await read_json(request)))
     erased = await privacy.erase(conversations, actor_id=who.user.id)
+    # This node acts now; the others (and their sockets) follow within one endings poll.
+    endings = request.app[ENDINGS]
+    for conv in conversations:
+        await endings.apply(conv.id, "erased")
     return web.json_response({"erased": erased})
 
 

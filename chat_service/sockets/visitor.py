@@ -12,6 +12,7 @@ from chat_service.errors import InvalidInput
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
+from chat_service.storage.erasures import EndReason
 from chat_service.validation import VisitorMessageIn, parse_resume, parse_typing, parse_visitor_message
 
 NAMESPACE = "/visitor"
@@ -26,6 +27,15 @@ def visitor_message(view: MessageView) -> dict[str, Any]:
     wire = view.to_wire()
     wire.pop("agent_id", None)
     return wire
+
+
+async def close_conversation_sockets(sio: Any, conversation_id: str, reason: EndReason) -> None:
+    """Tell this node's visitor sockets on a conversation that it ended, and disconnect them."""
+    room = conversation_room(conversation_id)
+    for sid, _ in list(sio.manager.get_participants(NAMESPACE, room)):
+        # Straight to the local socket (not through Redis): it must arrive before the disconnect.
+        await sio.emit("conversation_ended", {"reason": reason}, to=sid, namespace=NAMESPACE, ignore_queue=True)
+        await sio.disconnect(sid, namespace=NAMESPACE)
 
 
 class VisitorNamespace(BaseNamespace):

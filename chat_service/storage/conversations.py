@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from chat_service.errors import NotFound
 from chat_service.models import Conversation, ConversationStatus, Message
 from chat_service.storage.database import translate_errors
 
@@ -140,7 +141,11 @@ class ConversationStore:
             was_closed = before is not None and before["status"] == "closed"
             if was_closed:
                 update["$set"].update({"status": "open", "closed_at": None})
-        await self._col.update_one({"_id": conversation_id}, update)
+        result = await self._col.update_one({"_id": conversation_id}, update)
+        if result.matched_count == 0:
+            # Erased between the key lookup and now: never leave an orphan message behind.
+            await self._col.database.messages.delete_one({"_id": message_id})
+            raise NotFound("This conversation no longer exists.")
         return was_closed
 
     @translate_errors

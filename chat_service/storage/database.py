@@ -77,6 +77,7 @@ class Database:
         from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
+        from chat_service.storage.erasures import ErasureFeedStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
@@ -94,6 +95,7 @@ class Database:
         self.reads = ReadStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
+        self.endings = ErasureFeedStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -133,6 +135,7 @@ class Database:
         await self.db.agent_presence.create_index([("user_id", ASCENDING)], name="user")
         await self.db.conversation_reads.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
+        await self.endings.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
@@ -26,6 +26,7 @@ from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
 from chat_service.storage.database import DURABLE, translate_errors
+from chat_service.storage.erasures import ended_docs
 
 # How long a batch waits for documents held by the open transaction of a run that died.
 TRANSIENT_RETRY_S = 90.0
@@ -271,6 +272,9 @@ class RetentionStore:
                     return 0
             await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
             checkpoint("delete.keys_destroyed")
+            # In the same transaction: every node learns of the deletion if and only if it happened.
+            ended = ended_docs(ids, "erased", datetime.now(UTC))
+            await self._db.conversation_endings.insert_many(ended, session=session)
             await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
             result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
             return result.deleted_count
