@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,6 +23,7 @@ from tests.waiting import eventually
 
 PASSWORD = "correct horse battery staple"
 REDIS_URL = "redis://127.0.0.1:6379/0"
+FIRST_CLIENT_ID = "first-message-client-id-0123456789"
 
 
 async def admin_session(server: ServerProcess) -> tuple[str, str]:
@@ -163,3 +165,58 @@ async def test_erasing_on_one_node_ends_the_visitor_socket_on_another(
     assert agent_events.pending("message") == 0
     assert stored(node_a, first["conversation_id"]) == NOTHING
     await agent.disconnect()
+
+
+# --- forget this device ------------------------------------------------------------------------
+
+
+async def test_resumed_history_withholds_the_first_messages_client_id(server: ServerProcess) -> None:
+    visitor, _ = await visitor_client(server)
+    first = await call(visitor, "/visitor", "message", {"client_id": FIRST_CLIENT_ID, "text": "een"})
+    await call(visitor, "/visitor", "message", {"client_id": "second-message", "text": "twee"})
+    await visitor.disconnect()
+
+    other, _ = await visitor_client(server)
+    resumed = await call(other, "/visitor", "resume", {"token": first["token"]})
+    messages: list[dict[str, Any]] = resumed["messages"]
+    assert [m["text"] for m in messages] == ["een", "twee"]
+    assert "client_id" not in messages[0] and messages[0]["id"] == first["message"]["id"]
+    assert messages[1]["client_id"] == "second-message"
+    assert FIRST_CLIENT_ID not in str(resumed)
+    await other.disconnect()
+
+
+async def test_forget_closes_the_conversation_tells_agents_and_cannot_be_undone(
+    server: ServerProcess, agent: tuple[str, str]
+) -> None:
+    agent_sock, agent_events = await agent_client(server, (await login_full(server, *agent))[0])
+    visitor, _ = await visitor_client(server)
+    other_tab, other_events = await watched_visitor(server)
+    first = await call(visitor, "/visitor", "message", {"client_id": FIRST_CLIENT_ID, "text": "geheim"})
+    conversation_id = first["conversation_id"]
+    await agent_events.next("conversation_created")
+    await call(agent_sock, "/agent", "claim", {"conversation_id": conversation_id})
+    await agent_events.next("conversation_updated")
+    assert (await call(other_tab, "/visitor", "resume", {"token": first["token"]}))["ok"]
+
+    assert await call(visitor, "/visitor", "forget", {}) == {"ok": True}
+    left = (await agent_events.next("conversation_updated"))["conversation"]
+    assert (left["id"], left["status"], left["visitor_left"]) == (conversation_id, "closed", True)
+    # The same device's other tab on that conversation is let go as well.
+    assert await other_events.next("conversation_ended") == {"reason": "forgotten"}
+    await visitor.disconnect()
+
+    # Someone who learnt the first message's client id cannot bring the conversation back.
+    attacker, _ = await visitor_client(server)
+    resent = await call(attacker, "/visitor", "message", {"client_id": FIRST_CLIENT_ID, "text": "geheim"})
+    assert resent["ok"] is True
+    assert resent["conversation_id"] != conversation_id  # a new, empty conversation of its own
+    assert resent["message"]["id"] != first["message"]["id"]
+    history = await call(attacker, "/visitor", "resume", {"token": resent["token"]})
+    assert [m["id"] for m in history["messages"]] == [resent["message"]["id"]]
+    assert (await call(attacker, "/visitor", "resume", {"token": first["token"]}))["error"]["code"] == "invalid_token"
+    stored_conv = server.db().conversations.find_one({"_id": conversation_id})
+    assert stored_conv is not None
+    assert "first_client_hash" not in stored_conv and stored_conv["resume_token_hash"] == ""
+    await attacker.disconnect()
+    await agent_sock.disconnect()

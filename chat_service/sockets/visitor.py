@@ -7,8 +7,16 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from chat_service.conversations import MessageView, VisitorContext, agent_message, summary_to_wire
+from chat_service.conversations import (
+    MIN_RECOVERABLE_CLIENT_ID,
+    MessageView,
+    VisitorContext,
+    agent_message,
+    summary_to_wire,
+)
+from chat_service.crypto import hash_token
 from chat_service.errors import InvalidInput
+from chat_service.models import Conversation
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
@@ -26,6 +34,20 @@ def visitor_message(view: MessageView) -> dict[str, Any]:
     """A message as a visitor sees it: no staff identifiers."""
     wire = view.to_wire()
     wire.pop("agent_id", None)
+    return wire
+
+
+def resumed_message(view: MessageView, conv: Conversation) -> dict[str, Any]:
+    """A message of resumed history. The first message's client id is withheld: it can restart the
+    conversation, and whoever holds the token has no need of it (the widget keys it by its id)."""
+    wire = visitor_message(view)
+    if (
+        view.sender == "visitor"
+        and conv.first_client_hash
+        and len(view.client_id) >= MIN_RECOVERABLE_CLIENT_ID
+        and hash_token("first-message:" + view.client_id) == conv.first_client_hash
+    ):
+        wire.pop("client_id")
     return wire
 
 
@@ -124,12 +146,13 @@ class VisitorNamespace(BaseNamespace):
         return {
             "conversation_id": conv.id,
             "status": conv.status,
-            "messages": [visitor_message(m) for m in history],
+            "messages": [resumed_message(m, conv) for m in history],
         }
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
         _, typing = parse_typing(payload, with_conversation=False)
-        conversation_id = (await self._session(sid)).get("conversation_id")
+        session = await self._session(sid)
+        conversation_id = session.get("conversation_id")
         if conversation_id is None:
             return {}  # nothing to tell anyone before contact, and nothing is stored
         await self.services.sio.emit(
@@ -148,8 +171,16 @@ class VisitorNamespace(BaseNamespace):
         async with session["lock"]:
             conversation_id = session.get("conversation_id")
             if conversation_id is not None:
-                await self.services.conversations.forget(conversation_id)
                 await self.leave_room(sid, conversation_room(conversation_id))
                 session["conversation_id"] = None
                 await self.save_session(sid, session)
+                conv = await self.services.conversations.forget(conversation_id)
+                if conv is not None:
+                    # `visitor_left` is sent this once, so the console can say why it closed.
+                    await self.services.sio.emit(
+                        "conversation_updated",
+                        {"conversation": {**summary_to_wire(conv), "visitor_left": True}},
+                        room="agents",
+                        namespace="/agent",
+                    )
         return {}

@@ -157,6 +157,20 @@ class ConversationStore:
         await self._col.update_one({"_id": conversation_id}, {"$set": {"resume_token_hash": ""}})
 
     @translate_errors
+    async def forget_visitor(self, conversation_id: str, at: datetime) -> Conversation | None:
+        """The visitor left and asked to be forgotten: no token or first client id restarts it; closed."""
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id},
+            {
+                "$set": {"resume_token_hash": "", "status": "closed", "closed_at": at},
+                "$unset": {"first_client_hash": ""},
+                "$max": {"last_activity_at": at},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
     async def set_status(self, conversation_id: str, status: ConversationStatus, at: datetime) -> Conversation | None:
         changes: dict[str, Any] = {"status": status, "closed_at": at if status == "closed" else None}
         doc = await self._col.find_one_and_update(
