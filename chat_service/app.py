@@ -18,6 +18,7 @@ from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.erasure import ENDINGS, EndingsWatcher
+from chat_service.limits import limits_context
 from chat_service.logging import get_logger
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
@@ -130,6 +131,7 @@ def create_app(settings: Settings) -> web.Application:
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
+    app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(endings_context)
     return app
 

@@ -101,6 +101,10 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    limit_messages_per_minute: int = 30
+    limit_typing_per_second: int = 5
+    limit_connections_per_address: int = 20
+    limit_conversations_per_hour: int = 30
     endings_poll_seconds: int = 1
 
     @property
@@ -161,6 +165,22 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "limit_messages_per_minute": (
+        "CHAT_LIMIT_MESSAGES_PER_MINUTE",
+        "Messages one visitor connection may send in any minute; more answer `rate_limited`.",
+    ),
+    "limit_typing_per_second": (
+        "CHAT_LIMIT_TYPING_PER_SECOND",
+        "Typing events one visitor connection may send in any second; more answer `rate_limited`.",
+    ),
+    "limit_connections_per_address": (
+        "CHAT_LIMIT_CONNECTIONS_PER_ADDRESS",
+        "Concurrent visitor connections one address may hold on one node.",
+    ),
+    "limit_conversations_per_hour": (
+        "CHAT_LIMIT_CONVERSATIONS_PER_HOUR",
+        "New conversations one address may start per clock hour (counted across nodes).",
     ),
     "endings_poll_seconds": (
         "CHAT_ENDINGS_POLL_SECONDS",
@@ -280,6 +300,10 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "limit_messages_per_minute": _parse_int(1, 100_000),
+    "limit_typing_per_second": _parse_int(1, 1000),
+    "limit_connections_per_address": _parse_int(1, 100_000),
+    "limit_conversations_per_hour": _parse_int(1, 1_000_000),
     "endings_poll_seconds": _parse_int(1, 600),
 }
 

@@ -15,7 +15,8 @@ from chat_service.conversations import (
     summary_to_wire,
 )
 from chat_service.crypto import hash_token
-from chat_service.errors import InvalidInput
+from chat_service.errors import InvalidInput, RateLimited
+from chat_service.limits import ADDRESS_LIMITS, AddressLimits, ConnectionLimits, limit_settings
 from chat_service.models import Conversation
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
@@ -65,6 +66,10 @@ class VisitorNamespace(BaseNamespace):
     def services(self) -> Services:
         return self.app[SERVICES]
 
+    @property
+    def address_limits(self) -> AddressLimits:
+        return self.app[ADDRESS_LIMITS]
+
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         # Held in memory for this connection only; stored (encrypted) if the visitor writes.
         request = environ.get("aiohttp.request")
@@ -77,9 +82,31 @@ class VisitorNamespace(BaseNamespace):
             ip=client_ip(request, self.services.settings.trust_proxy),
             user_agent=user_agent[:512] if isinstance(user_agent, str) else None,
         )
+        address = self.address_limits.key(context.ip)
+        try:
+            self.address_limits.connect(address)
+        except RateLimited as exc:
+            # As Socket.IO clients expect it: `err.message`, and the error object as `err.data`.
+            raise SocketRefused(exc.message, exc.to_wire()) from None
         # The lock serialises this connection's sends: python-socketio runs handlers
         # concurrently, and two first messages must not start two conversations.
-        await self.save_session(sid, {"context": context, "conversation_id": None, "lock": asyncio.Lock()})
+        await self.save_session(
+            sid,
+            {
+                "context": context,
+                "conversation_id": None,
+                "lock": asyncio.Lock(),
+                "address": address,
+                "limits": ConnectionLimits(limit_settings(self.app)),
+            },
+        )
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        try:
+            session = await self._session(sid)
+        except KeyError:  # never fully connected
+            return
+        self.address_limits.disconnect(session.get("address"))
 
     async def _session(self, sid: str) -> dict[str, Any]:
         session: dict[str, Any] = await self.get_session(sid)
@@ -89,6 +116,7 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         incoming = parse_visitor_message(payload, services.settings.max_text_length)
         session = await self._session(sid)
+        session["limits"].message()
         async with session["lock"]:
             return await self._send(sid, session, incoming)
 
@@ -96,6 +124,7 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
+            await self.address_limits.new_conversation(session.get("address"))
             started = await services.conversations.start(incoming, session["context"])
             conversation_id = started.conversation.id
             session["conversation_id"] = conversation_id
@@ -152,6 +181,7 @@ class VisitorNamespace(BaseNamespace):
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
         _, typing = parse_typing(payload, with_conversation=False)
         session = await self._session(sid)
+        session["limits"].typing()
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
             return {}  # nothing to tell anyone before contact, and nothing is stored

@@ -79,6 +79,7 @@ class Database:
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
         from chat_service.storage.erasures import ErasureFeedStore
         from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.limits import RateCounterStore
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
@@ -96,6 +97,7 @@ class Database:
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
         self.endings = ErasureFeedStore(self.db)
+        self.rate_counters = RateCounterStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -136,6 +138,7 @@ class Database:
         await self.db.conversation_reads.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
         await self.endings.ensure_indexes()
+        await self.rate_counters.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

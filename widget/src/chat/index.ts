@@ -46,6 +46,11 @@ export const mount: Mount = (ctx): WidgetController => {
       startConversation();
     },
     sent: (clientId) => view.delivery(clientId, "sent"),
+    queued: (clientId) => view.delivery(clientId, "queued"),
+    paused(seconds) {
+      if (seconds > 0) say(s.wait.replace("{seconds}", String(seconds)));
+      else if (view.status.textContent?.startsWith(s.wait.split("{seconds}")[0])) say("");
+    },
     failed: (clientId) => view.delivery(clientId, "failed"),
     typing(on) {
       view.typing.hidden = !on;
