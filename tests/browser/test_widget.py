@@ -33,6 +33,16 @@ async def agent(
     await client.disconnect()
 
 
+@pytest.fixture(autouse=True)
+async def page_errors(visit: Visit) -> AsyncIterator[list[str]]:
+    """Every console error and uncaught page error of the visit: a test fails on any it did not expect."""
+    errors: list[str] = []
+    visit.page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    visit.page.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    yield errors
+    assert errors == [], "console or page errors"
+
+
 def stored_counts(chat: ServerProcess) -> dict[str, int]:
     db = chat.db()
     return {name: db[name].count_documents({}) for name in STORING_COLLECTIONS}
@@ -190,7 +200,7 @@ async def test_markup_in_an_agent_reply_is_shown_as_text_and_runs_nothing(
 
 
 async def test_unacknowledged_messages_are_resent_after_reconnecting(
-    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
+    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder], page_errors: list[str]
 ) -> None:
     _, recorder = agent
     await visit.load()
@@ -208,6 +218,8 @@ async def test_unacknowledged_messages_are_resent_after_reconnecting(
     texts = [m["client_id"] for m in chat.db().messages.find({"conversation_id": conversation_id})]
     assert len(texts) == len(set(texts)) == 2  # stored once each, nothing lost
     assert stored_counts(chat)["conversations"] == 1
+    # Chromium reports each refused reconnection attempt during the outage; nothing else may appear.
+    page_errors[:] = [e for e in page_errors if "ERR_CONNECTION_REFUSED" not in e and "WebSocket connection" not in e]
 
 
 async def test_keyboard_only(visit: Visit, agent: tuple[socketio.AsyncClient, Recorder]) -> None:
@@ -234,12 +246,14 @@ async def test_dutch_from_data_lang(visit: Visit) -> None:
     await expect(visit.page.get_by_text("Er wordt niets opgeslagen totdat je een bericht stuurt.")).to_be_visible()
 
 
-async def test_the_csp_check_sees_violations(visit: Visit) -> None:
-    """The CSP assertions above are not vacuous: a blocked load is recorded."""
+async def test_the_csp_check_sees_violations(visit: Visit, page_errors: list[str]) -> None:
+    """The CSP assertions above are not vacuous: a blocked load is recorded (and so is the console error)."""
     await visit.load()
     await visit.page.evaluate("() => { const i = new Image(); i.src = 'http://127.0.0.2:9/blocked.png'; }")
     violations = await eventually(visit.csp_violations, what="a CSP violation report")
     assert any("blocked.png" in json.dumps(v) for v in violations)
+    await eventually(lambda: any("blocked.png" in e for e in page_errors), what="the console error")
+    page_errors.clear()
 
 
 async def test_accessibility_and_screenshots(
@@ -271,3 +285,67 @@ async def serious_axe_violations(visit: Visit) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+async def test_forgetting_closes_the_conversation_and_tells_the_agent(
+    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
+) -> None:
+    agent_socket, recorder = agent
+    await visit.load()
+    conversation_id = await start_conversation(visit, recorder, "Please forget me afterwards")
+    await call(agent_socket, "/agent", "claim", {"conversation_id": conversation_id})
+    assert (await recorder.next("conversation_updated"))["conversation"]["status"] == "open"
+
+    await visit.forget_button.click()
+    await expect(visit.page.get_by_text("This device no longer keeps the chat.")).to_be_visible()
+    told = (await recorder.next("conversation_updated"))["conversation"]
+    assert (told["id"], told["status"], told["visitor_left"]) == (conversation_id, "closed", True)
+    stored = chat.db().conversations.find_one({"_id": conversation_id})
+    assert stored is not None and stored["status"] == "closed"
+    assert stored["resume_token_hash"] == "" and "first_client_hash" not in stored
+
+
+async def test_an_offline_message_answered_live_no_longer_promises_an_e_mail(
+    visit: Visit, chat: ServerProcess, agent_account: tuple[str, str]
+) -> None:
+    await visit.load()
+    await visit.open_widget()
+    await visit.page.get_by_role("textbox", name="E-mail (required)").fill("visitor@example.eu")
+    await visit.page.get_by_role("textbox", name="Message", exact=True).fill("Anyone there later?")
+    await visit.page.get_by_role("button", name="Leave a message").click()
+    promise = visit.page.get_by_text("Thank you. We will answer by e-mail.")
+    await expect(promise).to_be_visible()
+    await expect(visit.page.get_by_text("Delivered")).to_be_visible()
+
+    # An agent comes online and answers right away, in the chat.
+    agent_socket, _ = await agent_client(chat, await login(chat, *agent_account))
+    conversation = chat.db().conversations.find_one({})
+    assert conversation is not None and conversation["offline"] is True
+    await reply(agent_socket, conversation["_id"], "I am here now, how can I help?", "a1")
+    await expect(visit.bubble("I am here now, how can I help?")).to_be_visible()
+    await expect(promise).to_be_hidden()
+    await agent_socket.disconnect()
+
+
+async def test_the_notice_gives_way_once_a_conversation_exists(
+    visit: Visit, agent: tuple[socketio.AsyncClient, Recorder]
+) -> None:
+    _, recorder = agent
+    await visit.load()
+    await visit.open_widget()
+    notice = visit.page.get_by_text("Test notice: we keep your messages")
+    privacy_link = visit.page.get_by_role("link", name="Privacy notice")
+    await expect(notice).to_be_visible()
+    await visit.send("A question about delivery")
+    await recorder.next("conversation_created")
+    await expect(visit.page.get_by_text("Delivered")).to_be_visible()
+    await expect(notice).to_be_hidden()
+    await expect(privacy_link).to_be_visible()  # what we do with the data stays one click away
+
+    await visit.page.reload()
+    await visit.open_widget()
+    await expect(visit.bubble("A question about delivery")).to_be_visible()
+    await expect(notice).to_be_hidden()
+
+    await visit.forget_button.click()  # no conversation any more: the notice is back for the next one
+    await expect(notice).to_be_visible()

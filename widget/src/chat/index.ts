@@ -42,6 +42,8 @@ export const mount: Mount = (ctx): WidgetController => {
       if (message.sender === "agent") {
         view.typing.hidden = true;
         if (isNew && live && !open) ctx.setUnread(++unread);
+        // Someone answered here: the "we will answer by e-mail" promise no longer describes it.
+        if (view.status.textContent === s.thanks) say("");
       }
       startConversation();
     },
@@ -66,6 +68,7 @@ export const mount: Mount = (ctx): WidgetController => {
     reset() {
       view.clear();
       view.forget.hidden = true;
+      view.notice.text.hidden = false;
       say(s.forgotten);
     },
   });
@@ -74,6 +77,9 @@ export const mount: Mount = (ctx): WidgetController => {
 
   function startConversation(): void {
     view.forget.hidden = !session.token;
+    // The notice is about what happens before contact; once there is a conversation it only
+    // takes room (the privacy link stays).
+    view.notice.text.hidden = !!session.token;
     view.offline.hidden = true;
     view.composer.hidden = false;
   }

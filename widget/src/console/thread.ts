@@ -167,8 +167,10 @@ export class Thread {
       : t("unassigned");
     const closed = summary.status === "closed";
     this.composer.disabled = closed;
-    if (closed) this.status.textContent = t("closedNote");
-    else if (this.status.textContent === t("closedNote")) this.status.textContent = "";
+    // Sent once, live, when the visitor ends the chat with "forget this device".
+    const left = (summary as Summary & { visitor_left?: boolean }).visitor_left === true;
+    if (closed) this.status.textContent = left ? t("visitorLeft") : t("closedNote");
+    else if ([t("closedNote"), t("visitorLeft")].includes(this.status.textContent ?? "")) this.status.textContent = "";
     this.renderActions();
   }
 
