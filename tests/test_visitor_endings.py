@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +135,26 @@ async def test_erasing_from_the_cli_closes_the_socket_on_the_running_server(
     assert agent_events.pending("message") == 0
     assert stored(server, first["conversation_id"]) == NOTHING
     await agent_sock.disconnect()
+
+
+async def test_retention_deletion_ends_the_open_visitor_socket(server: ServerProcess) -> None:
+    visitor, visitor_events = await watched_visitor(server)
+    first = await call(visitor, "/visitor", "message", {"client_id": "v1", "text": "lang geleden"})
+    later = (datetime.now(UTC) + timedelta(days=200)).isoformat(timespec="minutes").replace("+00:00", "Z")
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "retention", "run", "--now", later],
+        env=server.env(),
+        cwd=server.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert await visitor_events.next("conversation_ended") == {"reason": "erased"}
+    await eventually(lambda: not visitor.connected, what="the deleted conversation's socket to close")
+    assert stored(server, first["conversation_id"]) == NOTHING
 
 
 @pytest.fixture
