@@ -21,8 +21,9 @@ from chat_service.storage import Database
 from chat_service.storage.erasures import EndReason
 
 log = get_logger(__name__)
-# Writers' clocks (other nodes, the CLI host) may run behind ours: read back this far.
-CLOCK_SLACK = timedelta(seconds=60)
+# Writers' clocks (other nodes, the CLI host) may run behind ours: read back this far. Entries
+# already applied are skipped; an erasure is one entry, a retention batch too, so this stays small.
+CLOCK_SLACK = timedelta(seconds=30)
 
 CloseSockets = Callable[[str, EndReason], Awaitable[None]]
 
@@ -43,7 +44,7 @@ class EndingsWatcher:
         self._poll = poll_seconds
         self._clock = clock
         self._seen: dict[str, datetime] = {}
-        self._cursor = clock()
+        self._last_poll = clock()
 
     async def apply(self, conversation_id: str, reason: EndReason) -> None:
         """Act on one ended conversation on this node (idempotent)."""
@@ -52,17 +53,20 @@ class EndingsWatcher:
         await self._close_sockets(conversation_id, reason)
 
     async def poll_once(self) -> int:
-        """Apply every feed entry not seen yet; returns how many were new."""
-        entries = await self._db.endings.since(self._cursor - CLOCK_SLACK)
-        fresh = [e for e in entries if e.entry_id not in self._seen]
+        """Apply every feed entry not seen yet; returns how many conversations ended."""
+        started = self._clock()
+        entries = await self._db.endings.since(self._last_poll - CLOCK_SLACK)
+        fresh = [e for e in entries if str(e.entry_id) not in self._seen]
+        ended = 0
         for entry in fresh:
-            self._seen[entry.entry_id] = entry.at
-            await self.apply(entry.conversation_id, entry.reason)
-        if entries:
-            self._cursor = max(self._cursor, max(e.at for e in entries))
-        horizon = self._cursor - 2 * CLOCK_SLACK
+            self._seen[str(entry.entry_id)] = entry.at
+            for conversation_id in entry.conversation_ids:
+                await self.apply(conversation_id, entry.reason)
+                ended += 1
+        self._last_poll = started
+        horizon = started - 2 * CLOCK_SLACK
         self._seen = {k: at for k, at in self._seen.items() if at >= horizon}
-        return len(fresh)
+        return ended
 
     async def run(self) -> None:
         while True:

@@ -1,8 +1,9 @@
 """The feed of conversations whose visitor side has ended (erased, deleted or forgotten).
 
 Every node polls it to drop cached data keys and close the conversation's visitor sockets, so an
-erasure made on another node or from the CLI reaches them without a shared message bus. Entries
-hold a conversation id, a reason and a time only, and expire after a day (TTL index).
+erasure made on another node or from the CLI reaches them without a shared message bus. One entry
+per deletion (a retention batch is one entry) holds conversation ids, a reason and a time only,
+and expires after a day (TTL index).
 """
 
 from __future__ import annotations
@@ -21,18 +22,23 @@ from chat_service.storage.database import translate_errors
 
 EndReason = Literal["erased", "forgotten"]
 FEED_TTL_SECONDS = 24 * 3600
+PAGE = 500
 
 
 @dataclass(frozen=True)
 class Ended:
-    entry_id: str
-    conversation_id: str
+    entry_id: ObjectId
+    conversation_ids: tuple[str, ...]
     reason: EndReason
     at: datetime
 
 
-def ended_docs(conversation_ids: Sequence[str], reason: EndReason, at: datetime) -> list[dict[str, Any]]:
-    return [{"_id": ObjectId(), "conversation_id": c, "reason": reason, "at": at} for c in conversation_ids]
+def ended_doc(conversation_ids: Sequence[str], reason: EndReason, at: datetime) -> dict[str, Any]:
+    return {"_id": ObjectId(), "conversation_ids": list(conversation_ids), "reason": reason, "at": at}
+
+
+def _ended(doc: dict[str, Any]) -> Ended:
+    return Ended(doc["_id"], tuple(doc["conversation_ids"]), doc["reason"], doc["at"])
 
 
 class ErasureFeedStore:
@@ -51,9 +57,18 @@ class ErasureFeedStore:
         session: AsyncClientSession | None = None,
     ) -> None:
         if conversation_ids:
-            await self._col.insert_many(ended_docs(conversation_ids, reason, at), session=session)
+            await self._col.insert_one(ended_doc(conversation_ids, reason, at), session=session)
 
     @translate_errors
-    async def since(self, after: datetime, limit: int = 1000) -> list[Ended]:
-        cursor = self._col.find({"at": {"$gte": after}}).sort([("at", ASCENDING)]).limit(limit)
-        return [Ended(str(d["_id"]), d["conversation_id"], d["reason"], d["at"]) async for d in cursor]
+    async def since(self, after: datetime) -> list[Ended]:
+        """Every entry written at or after `after`, oldest first (read in pages by time and id)."""
+        found: list[Ended] = []
+        query: dict[str, Any] = {"at": {"$gte": after}}
+        while True:
+            cursor = self._col.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).limit(PAGE)
+            page = [_ended(doc) async for doc in cursor]
+            found.extend(page)
+            if len(page) < PAGE:
+                return found
+            last = page[-1]
+            query = {"$or": [{"at": {"$gt": last.at}}, {"at": last.at, "_id": {"$gt": last.entry_id}}]}

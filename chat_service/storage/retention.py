@@ -26,7 +26,7 @@ from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
 from chat_service.storage.database import DURABLE, translate_errors
-from chat_service.storage.erasures import ended_docs
+from chat_service.storage.erasures import ended_doc
 
 # How long a batch waits for documents held by the open transaction of a run that died.
 TRANSIENT_RETRY_S = 90.0
@@ -273,8 +273,8 @@ class RetentionStore:
             await self._db.data_keys.delete_many({"_id": {"$in": ids}}, session=session)
             checkpoint("delete.keys_destroyed")
             # In the same transaction: every node learns of the deletion if and only if it happened.
-            ended = ended_docs(ids, "erased", datetime.now(UTC))
-            await self._db.conversation_endings.insert_many(ended, session=session)
+            ended = ended_doc(ids, "erased", datetime.now(UTC))
+            await self._db.conversation_endings.insert_one(ended, session=session)
             await self._db.messages.delete_many({"conversation_id": {"$in": ids}}, session=session)
             result = await self._db.conversations.delete_many({"_id": {"$in": ids}}, session=session)
             return result.deleted_count
