@@ -146,9 +146,6 @@ class AddressLimits:
         if self._connections[key] <= 0:
             del self._connections[key]
 
-    def connections(self, key: str) -> int:
-        return self._connections.get(key, 0)
-
     async def new_conversation(self, key: str | None) -> None:
         """Count a conversation about to start; refuse it once the address's hourly budget is spent."""
         if key is None:
