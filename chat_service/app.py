@@ -19,6 +19,8 @@ from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
+from chat_service.erasure import ENDINGS, EndingsWatcher
+from chat_service.limits import limits_context
 from chat_service.logging import get_logger, own_config
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
@@ -29,7 +31,7 @@ from chat_service.sites import SITES, own_origins
 from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
 from chat_service.sockets.agent import AgentNamespace, close_agent_sockets, staff_origin_allowed
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
-from chat_service.sockets.visitor import VisitorNamespace
+from chat_service.sockets.visitor import VisitorNamespace, close_conversation_sockets
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
 from chat_service.web import setup_widget
@@ -156,6 +158,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
     app.cleanup_ctx.append(agent_namespace.sweeper_context)
+    app.cleanup_ctx.append(limits_context)
+    app.cleanup_ctx.append(endings_context)
     return app
 
 
@@ -231,3 +235,26 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
         await presence.forget_node()
+
+
+async def endings_context(app: web.Application) -> AsyncIterator[None]:
+    """Watch for conversations erased or forgotten anywhere; drop their keys and sockets here."""
+    services = app[SERVICES]
+
+    async def close_sockets(conversation_id: str, reason: Any) -> None:
+        await close_conversation_sockets(app[SIO], conversation_id, reason)
+
+    watcher = EndingsWatcher(
+        services.db,
+        services.conversations.forget_cached_key,
+        close_sockets,
+        poll_seconds=services.settings.endings_poll_seconds,
+    )
+    app[ENDINGS] = watcher
+    task = asyncio.create_task(watcher.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -317,9 +317,21 @@ class Conversations:
         view, is_new, reopened = await self._store(key, message, announce)
         return view, is_new, (await self.get(conversation_id)) if reopened else None
 
-    async def forget(self, conversation_id: str) -> None:
-        """The visitor's "forget this device": the resume token stops working."""
-        await self._db.conversations.revoke_resume(conversation_id)
+    async def forget(self, conversation_id: str) -> Conversation | None:
+        """The visitor's "forget this device": the conversation ends for the visitor.
+
+        The resume token stops working, the first message's client id no longer restarts it, the
+        conversation closes (agents are told), and the visitor's other sockets on it are closed.
+        Returns the conversation after the change (None if it no longer exists).
+        """
+        now = self._clock()
+        conv = await self._db.conversations.forget_visitor(conversation_id, now)
+        await self._db.endings.record([conversation_id], "forgotten", now)
+        return conv
+
+    def forget_cached_key(self, conversation_id: str) -> None:
+        """Another node or the CLI erased this conversation: drop its data key from memory."""
+        self._cache.forget(conversation_id)
 
     # --- agents --------------------------------------------------------------------------------
 

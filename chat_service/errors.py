@@ -153,3 +153,13 @@ class ForbiddenOrigin(ChatError):
     code = "forbidden_origin"
     http_status = 403
     default_message = "Requests from this origin are not allowed here."
+class RateLimited(ChatError):
+    """An abuse limit was reached; `retry_after` (seconds) says when the same request will pass."""
+
+    code = "rate_limited"
+    http_status = 429
+    default_message = "Too many requests; please wait a moment and try again."
+
+    def __init__(self, retry_after: int, message: str | None = None):
+        super().__init__(message, details={"retry_after": retry_after})
+        self.retry_after = retry_after

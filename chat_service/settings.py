@@ -107,6 +107,11 @@ class Settings:
     require_2fa_for_admins: bool = False
     key_rotation_days: int = 7
     shredding_window_days: int = 30
+    limit_messages_per_minute: int = 30
+    limit_typing_per_second: int = 5
+    limit_connections_per_address: int = 20
+    limit_conversations_per_hour: int = 30
+    endings_poll_seconds: int = 1
 
     @property
     def embedded(self) -> bool:
@@ -189,6 +194,26 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "shredding_window_days": (
         "CHAT_SHREDDING_WINDOW_DAYS",
         "Longest of oplog window and backup retention: master keys retired this long ago are destroyed.",
+    ),
+    "limit_messages_per_minute": (
+        "CHAT_LIMIT_MESSAGES_PER_MINUTE",
+        "Messages one visitor connection may send in any minute; more answer `rate_limited`.",
+    ),
+    "limit_typing_per_second": (
+        "CHAT_LIMIT_TYPING_PER_SECOND",
+        "Typing events one visitor connection may send in any second; more answer `rate_limited`.",
+    ),
+    "limit_connections_per_address": (
+        "CHAT_LIMIT_CONNECTIONS_PER_ADDRESS",
+        "Concurrent visitor connections one address may hold on one node.",
+    ),
+    "limit_conversations_per_hour": (
+        "CHAT_LIMIT_CONVERSATIONS_PER_HOUR",
+        "New conversations one address may start per clock hour (counted across nodes).",
+    ),
+    "endings_poll_seconds": (
+        "CHAT_ENDINGS_POLL_SECONDS",
+        "How often each node checks for erased or forgotten conversations started elsewhere.",
     ),
 }
 
@@ -317,6 +342,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "require_2fa_for_admins": _parse_bool,
     "key_rotation_days": _parse_int(1, 365),
     "shredding_window_days": _parse_int(1, 3650),
+    "limit_messages_per_minute": _parse_int(1, 100_000),
+    "limit_typing_per_second": _parse_int(1, 1000),
+    "limit_connections_per_address": _parse_int(1, 100_000),
+    "limit_conversations_per_hour": _parse_int(1, 1_000_000),
+    "endings_poll_seconds": _parse_int(1, 600),
 }
 
 

@@ -16,6 +16,7 @@ from chat_service.api.auth import require_user
 from chat_service.api.contract import ApiRoutes
 from chat_service.api.middleware import parse_body
 from chat_service.conversations import iso
+from chat_service.erasure import ENDINGS
 from chat_service.models import Conversation
 from chat_service.schemas.http import BreachWindowBody, EraseBody, ExportBody, SubjectQueryBody
 from chat_service.services import SERVICES
@@ -92,6 +93,10 @@ async def erase(request: web.Request) -> web.Response:
     privacy = request.app[SERVICES].privacy
     conversations = await privacy.load((await parse_body(request, EraseBody)).ids())
     erased = await privacy.erase(conversations, actor_id=who.user.id)
+    # This node acts now; the others (and their sockets) follow within one endings poll.
+    endings = request.app[ENDINGS]
+    for conv in conversations:
+        await endings.apply(conv.id, "erased")
     return web.json_response({"erased": erased})
 
 

@@ -7,11 +7,21 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
-from chat_service.conversations import MessageView, VisitorContext, agent_message, summary_to_wire
-from chat_service.errors import InvalidInput
+from chat_service.conversations import (
+    MIN_RECOVERABLE_CLIENT_ID,
+    MessageView,
+    VisitorContext,
+    agent_message,
+    summary_to_wire,
+)
+from chat_service.crypto import hash_token
+from chat_service.errors import InvalidInput, RateLimited
+from chat_service.limits import ADDRESS_LIMITS, AddressLimits, ConnectionLimits, limit_settings
+from chat_service.models import Conversation
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
+from chat_service.storage.erasures import EndReason
 from chat_service.validation import VisitorMessageIn, parse_resume, parse_typing, parse_visitor_message
 
 NAMESPACE = "/visitor"
@@ -28,10 +38,37 @@ def visitor_message(view: MessageView) -> dict[str, Any]:
     return wire
 
 
+def resumed_message(view: MessageView, conv: Conversation) -> dict[str, Any]:
+    """A message of resumed history. The first message's client id is withheld: it can restart the
+    conversation, and whoever holds the token has no need of it (the widget keys it by its id)."""
+    wire = visitor_message(view)
+    if (
+        view.sender == "visitor"
+        and conv.first_client_hash
+        and len(view.client_id) >= MIN_RECOVERABLE_CLIENT_ID
+        and hash_token("first-message:" + view.client_id) == conv.first_client_hash
+    ):
+        wire.pop("client_id")
+    return wire
+
+
+async def close_conversation_sockets(sio: Any, conversation_id: str, reason: EndReason) -> None:
+    """Tell this node's visitor sockets on a conversation that it ended, and disconnect them."""
+    room = conversation_room(conversation_id)
+    for sid, _ in list(sio.manager.get_participants(NAMESPACE, room)):
+        # Straight to the local socket (not through Redis): it must arrive before the disconnect.
+        await sio.emit("conversation_ended", {"reason": reason}, to=sid, namespace=NAMESPACE, ignore_queue=True)
+        await sio.disconnect(sid, namespace=NAMESPACE)
+
+
 class VisitorNamespace(BaseNamespace):
     @property
     def services(self) -> Services:
         return self.app[SERVICES]
+
+    @property
+    def address_limits(self) -> AddressLimits:
+        return self.app[ADDRESS_LIMITS]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         # Held in memory for this connection only; stored (encrypted) if the visitor writes.
@@ -45,9 +82,31 @@ class VisitorNamespace(BaseNamespace):
             ip=client_ip(request, self.services.settings.trust_proxy),
             user_agent=user_agent[:512] if isinstance(user_agent, str) else None,
         )
+        address = self.address_limits.key(context.ip)
+        try:
+            self.address_limits.connect(address)
+        except RateLimited as exc:
+            # As Socket.IO clients expect it: `err.message`, and the error object as `err.data`.
+            raise SocketRefused(exc.message, exc.to_wire()) from None
         # The lock serialises this connection's sends: python-socketio runs handlers
         # concurrently, and two first messages must not start two conversations.
-        await self.save_session(sid, {"context": context, "conversation_id": None, "lock": asyncio.Lock()})
+        await self.save_session(
+            sid,
+            {
+                "context": context,
+                "conversation_id": None,
+                "lock": asyncio.Lock(),
+                "address": address,
+                "limits": ConnectionLimits(limit_settings(self.app)),
+            },
+        )
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        try:
+            session = await self._session(sid)
+        except KeyError:  # never fully connected
+            return
+        self.address_limits.disconnect(session.get("address"))
 
     async def _session(self, sid: str) -> dict[str, Any]:
         session: dict[str, Any] = await self.get_session(sid)
@@ -57,6 +116,7 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         incoming = parse_visitor_message(payload, services.settings.max_text_length)
         session = await self._session(sid)
+        session["limits"].message()
         async with session["lock"]:
             return await self._send(sid, session, incoming)
 
@@ -64,6 +124,7 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
+            await self.address_limits.new_conversation(session.get("address"))
             started = await services.conversations.start(incoming, session["context"])
             conversation_id = started.conversation.id
             session["conversation_id"] = conversation_id
@@ -114,12 +175,14 @@ class VisitorNamespace(BaseNamespace):
         return {
             "conversation_id": conv.id,
             "status": conv.status,
-            "messages": [visitor_message(m) for m in history],
+            "messages": [resumed_message(m, conv) for m in history],
         }
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
         _, typing = parse_typing(payload, with_conversation=False)
-        conversation_id = (await self._session(sid)).get("conversation_id")
+        session = await self._session(sid)
+        session["limits"].typing()
+        conversation_id = session.get("conversation_id")
         if conversation_id is None:
             return {}  # nothing to tell anyone before contact, and nothing is stored
         await self.services.sio.emit(
@@ -138,8 +201,16 @@ class VisitorNamespace(BaseNamespace):
         async with session["lock"]:
             conversation_id = session.get("conversation_id")
             if conversation_id is not None:
-                await self.services.conversations.forget(conversation_id)
                 await self.leave_room(sid, conversation_room(conversation_id))
                 session["conversation_id"] = None
                 await self.save_session(sid, session)
+                conv = await self.services.conversations.forget(conversation_id)
+                if conv is not None:
+                    # `visitor_left` is sent this once, so the console can say why it closed.
+                    await self.services.sio.emit(
+                        "conversation_updated",
+                        {"conversation": {**summary_to_wire(conv), "visitor_left": True}},
+                        room="agents",
+                        namespace="/agent",
+                    )
         return {}

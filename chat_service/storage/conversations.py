@@ -9,6 +9,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from chat_service.errors import NotFound
 from chat_service.models import Conversation, ConversationStatus, Message
 from chat_service.storage.database import translate_errors
 
@@ -140,7 +141,11 @@ class ConversationStore:
             was_closed = before is not None and before["status"] == "closed"
             if was_closed:
                 update["$set"].update({"status": "open", "closed_at": None})
-        await self._col.update_one({"_id": conversation_id}, update)
+        result = await self._col.update_one({"_id": conversation_id}, update)
+        if result.matched_count == 0:
+            # Erased between the key lookup and now: never leave an orphan message behind.
+            await self._col.database.messages.delete_one({"_id": message_id})
+            raise NotFound("This conversation no longer exists.")
         return was_closed
 
     @translate_errors
@@ -150,6 +155,20 @@ class ConversationStore:
     @translate_errors
     async def revoke_resume(self, conversation_id: str) -> None:
         await self._col.update_one({"_id": conversation_id}, {"$set": {"resume_token_hash": ""}})
+
+    @translate_errors
+    async def forget_visitor(self, conversation_id: str, at: datetime) -> Conversation | None:
+        """The visitor left and asked to be forgotten: no token or first client id restarts it; closed."""
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id},
+            {
+                "$set": {"resume_token_hash": "", "status": "closed", "closed_at": at},
+                "$unset": {"first_client_hash": ""},
+                "$max": {"last_activity_at": at},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
     async def set_status(self, conversation_id: str, status: ConversationStatus, at: datetime) -> Conversation | None:

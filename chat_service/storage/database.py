@@ -77,7 +77,9 @@ class Database:
         from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
+        from chat_service.storage.erasures import ErasureFeedStore
         from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.limits import RateCounterStore
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
@@ -94,6 +96,8 @@ class Database:
         self.reads = ReadStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
+        self.endings = ErasureFeedStore(self.db)
+        self.rate_counters = RateCounterStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -135,6 +139,8 @@ class Database:
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
         await self.db.login_throttle.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="decay")
         await self.db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="lifetime")
+        await self.endings.ensure_indexes()
+        await self.rate_counters.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
@@ -26,6 +26,7 @@ from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
 from chat_service.storage.database import DURABLE, translate_errors
+from chat_service.storage.erasures import ended_doc
 from chat_service.storage.keys import data_key_to_doc
 
 # How long a batch waits for documents held by the open transaction of a run that died.
@@ -324,6 +325,8 @@ class RetentionStore:
             for chunk in _chunks(ids):
                 await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             checkpoint("delete.keys_destroyed")
+            # In the same transaction: every node learns of the deletion if and only if it happened.
+            await self._db.conversation_endings.insert_one(ended_doc(ids, "erased", datetime.now(UTC)), session=session)
             deleted = 0
             for chunk in _chunks(ids):
                 await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)

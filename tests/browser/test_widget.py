@@ -190,10 +190,11 @@ async def test_markup_in_an_agent_reply_is_shown_as_text_and_runs_nothing(
 
 
 @pytest.mark.allow_console_errors(
-    r"ERR_CONNECTION_REFUSED \(at http://127\.0\.0\.1:\d+/socket\.io/"
+    r"ERR_CONNECTION_REFUSED \(at http://127\.0\.0\.1:\d+/socket\.io/",
+    r"WebSocket connection to 'ws://127\.0\.0\.1:\d+/socket\.io/.*failed",
 )  # server down on purpose
 async def test_unacknowledged_messages_are_resent_after_reconnecting(
-    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
+    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder],
 ) -> None:
     _, recorder = agent
     await visit.load()
@@ -275,3 +276,67 @@ async def serious_axe_violations(visit: Visit) -> list[dict[str, Any]]:
         for v in result["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+async def test_forgetting_closes_the_conversation_and_tells_the_agent(
+    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
+) -> None:
+    agent_socket, recorder = agent
+    await visit.load()
+    conversation_id = await start_conversation(visit, recorder, "Please forget me afterwards")
+    await call(agent_socket, "/agent", "claim", {"conversation_id": conversation_id})
+    assert (await recorder.next("conversation_updated"))["conversation"]["status"] == "open"
+
+    await visit.forget_button.click()
+    await expect(visit.page.get_by_text("This device no longer keeps the chat.")).to_be_visible()
+    told = (await recorder.next("conversation_updated"))["conversation"]
+    assert (told["id"], told["status"], told["visitor_left"]) == (conversation_id, "closed", True)
+    stored = chat.db().conversations.find_one({"_id": conversation_id})
+    assert stored is not None and stored["status"] == "closed"
+    assert stored["resume_token_hash"] == "" and "first_client_hash" not in stored
+
+
+async def test_an_offline_message_answered_live_no_longer_promises_an_e_mail(
+    visit: Visit, chat: ServerProcess, agent_account: tuple[str, str]
+) -> None:
+    await visit.load()
+    await visit.open_widget()
+    await visit.page.get_by_role("textbox", name="E-mail (required)").fill("visitor@example.eu")
+    await visit.page.get_by_role("textbox", name="Message", exact=True).fill("Anyone there later?")
+    await visit.page.get_by_role("button", name="Leave a message").click()
+    promise = visit.page.get_by_text("Thank you. We will answer by e-mail.")
+    await expect(promise).to_be_visible()
+    await expect(visit.page.get_by_text("Delivered")).to_be_visible()
+
+    # An agent comes online and answers right away, in the chat.
+    agent_socket, _ = await agent_client(chat, await login(chat, *agent_account))
+    conversation = chat.db().conversations.find_one({})
+    assert conversation is not None and conversation["offline"] is True
+    await reply(agent_socket, conversation["_id"], "I am here now, how can I help?", "a1")
+    await expect(visit.bubble("I am here now, how can I help?")).to_be_visible()
+    await expect(promise).to_be_hidden()
+    await agent_socket.disconnect()
+
+
+async def test_the_notice_gives_way_once_a_conversation_exists(
+    visit: Visit, agent: tuple[socketio.AsyncClient, Recorder]
+) -> None:
+    _, recorder = agent
+    await visit.load()
+    await visit.open_widget()
+    notice = visit.page.get_by_text("Test notice: we keep your messages")
+    privacy_link = visit.page.get_by_role("link", name="Privacy notice")
+    await expect(notice).to_be_visible()
+    await visit.send("A question about delivery")
+    await recorder.next("conversation_created")
+    await expect(visit.page.get_by_text("Delivered")).to_be_visible()
+    await expect(notice).to_be_hidden()
+    await expect(privacy_link).to_be_visible()  # what we do with the data stays one click away
+
+    await visit.page.reload()
+    await visit.open_widget()
+    await expect(visit.bubble("A question about delivery")).to_be_visible()
+    await expect(notice).to_be_hidden()
+
+    await visit.forget_button.click()  # no conversation any more: the notice is back for the next one
+    await expect(notice).to_be_visible()

@@ -42,10 +42,17 @@ export const mount: Mount = (ctx): WidgetController => {
       if (message.sender === "agent") {
         view.typing.hidden = true;
         if (isNew && live && !open) ctx.setUnread(++unread);
+        // Someone answered here: the "we will answer by e-mail" promise no longer describes it.
+        if (view.status.textContent === s.thanks) say("");
       }
       startConversation();
     },
     sent: (clientId) => view.delivery(clientId, "sent"),
+    queued: (clientId) => view.delivery(clientId, "queued"),
+    paused(seconds) {
+      if (seconds > 0) say(s.wait.replace("{seconds}", String(seconds)));
+      else if (view.status.textContent?.startsWith(s.wait.split("{seconds}")[0])) say("");
+    },
     failed: (clientId) => view.delivery(clientId, "failed"),
     typing(on) {
       view.typing.hidden = !on;
@@ -61,6 +68,7 @@ export const mount: Mount = (ctx): WidgetController => {
     reset() {
       view.clear();
       view.forget.hidden = true;
+      view.notice.text.hidden = false;
       say(s.forgotten);
     },
   });
@@ -69,6 +77,9 @@ export const mount: Mount = (ctx): WidgetController => {
 
   function startConversation(): void {
     view.forget.hidden = !session.token;
+    // The notice is about what happens before contact; once there is a conversation it only
+    // takes room (the privacy link stays).
+    view.notice.text.hidden = !!session.token;
     view.offline.hidden = true;
     view.composer.hidden = false;
   }

@@ -8,7 +8,8 @@ import { io, type Socket } from "socket.io-client";
 export interface ChatMessage {
   id: string;
   sender: "visitor" | "agent";
-  client_id: string;
+  /** Absent on the first message of resumed history (it could restart the conversation). */
+  client_id?: string;
   text: string;
   created_at: string;
 }
@@ -30,6 +31,8 @@ interface Outgoing {
 interface WireError {
   code: string;
   message: string;
+  details?: { retry_after?: unknown };
+  retry_after?: unknown;
 }
 
 type Ack = { ok: boolean; error?: WireError; [field: string]: unknown };
@@ -38,18 +41,32 @@ export interface SessionEvents {
   /** A message the server stored: from the agent, or our own (acknowledged or from another tab). */
   stored(message: ChatMessage, live: boolean): void;
   sent(clientId: string): void;
+  /** Back in the queue (the server asked us to wait). */
+  queued(clientId: string): void;
   failed(clientId: string, error: WireError): void;
   typing(on: boolean): void;
   status(status: string): void;
   connection(up: boolean): void;
   /** The conversation is gone (token revoked, expired or forgotten). */
   reset(): void;
+  /** The server asked us to wait (too many requests, or busy): sending resumes after `seconds` (0: resumed). */
+  paused(seconds: number): void;
 }
 
 const ACK_TIMEOUT_MS = 10_000;
 const RETRY_MS = 3000;
 /** Resume errors that mean the conversation cannot come back. */
 const GONE = ["invalid_token", "not_found"];
+/** Errors after which the same message goes again, with the same client_id, once `retry_after` has passed. */
+const WAIT = ["rate_limited", "unavailable"];
+const MAX_WAIT_S = 3600;
+
+/** The seconds to wait before trying again, if the server said so (`details.retry_after`). */
+function retryAfter(error: WireError | undefined): number | null {
+  if (!error || !WAIT.includes(error.code)) return null;
+  const raw = Number(error.details?.retry_after ?? error.retry_after);
+  return Number.isFinite(raw) && raw > 0 ? Math.min(Math.ceil(raw), MAX_WAIT_S) : null;
+}
 
 function newClientId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
@@ -64,6 +81,8 @@ export class ChatSession {
   private ready = false;
   private forgetToken?: string;
   private conversationId?: string;
+  private pausedUntil = 0;
+  private pauseTimer?: ReturnType<typeof setTimeout>;
 
   constructor(
     private readonly origin: string,
@@ -107,9 +126,12 @@ export class ChatSession {
       // A server shutting down closes us itself, and Socket.IO then leaves reconnecting to us.
       if (reason === "io server disconnect") setTimeout(() => socket.connect(), 500 + Math.random() * 1500);
     });
-    socket.on("connect_error", () => {
-      // Refused by the server (e.g. this site's origin is not allowed): no retry will help.
+    socket.on("connect_error", (err: Error & { data?: WireError }) => {
       if (socket.active) return;
+      // Too many connections from this network: the server says when to try again.
+      const wait = retryAfter(err.data);
+      if (wait !== null) return this.pause(wait, () => this.socket === socket && socket.connect());
+      // Refused by the server (e.g. this site's origin is not allowed): no retry will help.
       this.outbox.forEach((m) => this.events.failed(m.client_id, { code: "refused", message: "" }));
       this.outbox = [];
       this.close();
@@ -117,6 +139,25 @@ export class ChatSession {
     socket.on("message", (data: { message: ChatMessage }) => this.events.stored(data.message, true));
     socket.on("typing", (data: { typing: boolean }) => this.events.typing(!!data.typing));
     socket.on("conversation_status", (data: { status: string }) => this.events.status(data.status));
+    socket.on("conversation_ended", () => {
+      // Erased, or forgotten from another tab: the server closes this socket next.
+      this.token = null;
+      this.outbox = [];
+      this.forgetToken = this.conversationId = undefined;
+      this.events.reset();
+    });
+  }
+
+  /** Wait as the server asked, tell the visitor, then go on. */
+  private pause(seconds: number, then: () => void): void {
+    clearTimeout(this.pauseTimer);
+    this.pausedUntil = Date.now() + seconds * 1000;
+    this.events.paused(seconds);
+    this.pauseTimer = setTimeout(() => {
+      this.pausedUntil = 0;
+      this.events.paused(0);
+      then();
+    }, seconds * 1000);
   }
 
   send(text: string, first?: { profile?: Profile; offline?: boolean }): string {
@@ -144,6 +185,8 @@ export class ChatSession {
   }
 
   private close(): void {
+    clearTimeout(this.pauseTimer);
+    this.pausedUntil = 0;
     const socket = this.socket;
     this.socket = undefined;
     this.ready = this.inFlight = false;
@@ -193,7 +236,7 @@ export class ChatSession {
   private flush(): void {
     const socket = this.socket;
     const next = this.outbox[0];
-    if (!next || !socket?.connected || !this.ready || this.inFlight) return;
+    if (!next || !socket?.connected || !this.ready || this.inFlight || Date.now() < this.pausedUntil) return;
     const payload: Record<string, unknown> = { client_id: next.client_id, text: next.text };
     if (!this.conversationId) {
       Object.assign(payload, { site_id: this.site, profile: next.profile, offline: !!next.offline });
@@ -205,6 +248,12 @@ export class ChatSession {
       this.inFlight = false;
       // No answer: keep it queued; it goes again on this or the next connection, same client_id.
       if (err) return this.flush();
+      const wait = ack.ok ? null : retryAfter(ack.error);
+      if (wait !== null) {
+        // Kept first in line: the same client_id goes again once the server is ready for it.
+        this.events.queued(next.client_id);
+        return this.pause(wait, () => this.flush());
+      }
       this.outbox.shift();
       if (ack.ok) {
         if (ack.token) this.token = ack.token as string;

@@ -26,6 +26,7 @@ const en = {
   reconnecting: "Connection lost. Reconnecting…",
   unavailable: "The chat is not available right now. Please try again later.",
   closed: "This conversation was closed. Write again to reopen it.",
+  wait: "We are a little busy: your message will be sent in {seconds} seconds. No need to send it again.",
 };
 
 export type Strings = typeof en;
@@ -55,6 +56,7 @@ const nl: Strings = {
   reconnecting: "Verbinding verbroken. Opnieuw verbinden…",
   unavailable: "De chat is nu niet beschikbaar. Probeer het later opnieuw.",
   closed: "Dit gesprek is gesloten. Schrijf opnieuw om het te heropenen.",
+  wait: "Het is even druk: je bericht wordt over {seconds} seconden verstuurd. Je hoeft het niet opnieuw te sturen.",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

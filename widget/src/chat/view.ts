@@ -64,9 +64,11 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     forget,
   );
   const rows = new Map<string, HTMLElement>();
+  /** Rows by stored message id: resumed history withholds the first message's client id. */
+  const byId = new Map<string, HTMLElement>();
 
   const keyOf = (m: Pick<ChatMessage, "sender" | "client_id" | "id">): string =>
-    m.sender === "visitor" ? "v" + m.client_id : "a" + m.id;
+    m.sender === "visitor" && m.client_id ? "v" + m.client_id : "a" + m.id;
 
   function setDelivery(row: HTMLElement, state: Delivery): void {
     const label = row.querySelector(".d");
@@ -79,8 +81,9 @@ export function buildView(s: Strings, lang: string, left: boolean) {
   /** Draw a message once (by key); later calls only advance its delivery state. Returns true if new. */
   function show(m: ChatMessage, state: Delivery): boolean {
     const key = keyOf(m);
-    const existing = rows.get(key);
+    const existing = rows.get(key) ?? (m.id ? byId.get(m.id) : undefined);
     if (existing) {
+      if (m.id) byId.set(m.id, existing);
       setDelivery(existing, state);
       return false;
     }
@@ -95,6 +98,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
       info,
     );
     rows.set(key, row);
+    if (m.id) byId.set(m.id, row);
     setDelivery(row, state);
     log.append(row);
     scroller.scrollTop = scroller.scrollHeight;
@@ -104,6 +108,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
   function clear(): void {
     rows.forEach((row) => row.remove());
     rows.clear();
+    byId.clear();
   }
 
   /** After a dropped connection, what was on the wire but never acknowledged is queued again. */

@@ -166,8 +166,10 @@ export class Thread {
       : t("unassigned");
     const closed = summary.status === "closed";
     this.composer.disabled = closed;
-    if (closed) this.status.success(t("closedNote"));
-    else if (this.status.text === t("closedNote")) this.status.clear();
+    // Sent once, live, when the visitor ends the chat with "forget this device".
+    const left = (summary as Summary & { visitor_left?: boolean }).visitor_left === true;
+    if (closed) this.status.success(left ? t("visitorLeft") : t("closedNote"));
+    else if ([t("closedNote"), t("visitorLeft")].includes(this.status.text)) this.status.clear();
     this.renderActions();
   }
 
