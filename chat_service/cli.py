@@ -304,7 +304,6 @@ def _warn_key_epochs(settings: Settings, ring: KeyRing) -> None:
         )
 
 
-
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
     if not EMAIL.fullmatch(args.email.strip().lower()):
         print("could not create the account: That is not an e-mail address.", file=sys.stderr)

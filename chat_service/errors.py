@@ -129,6 +129,8 @@ class MethodNotAllowed(ChatError):
     code = "method_not_allowed"
     http_status = 405
     default_message = "This method is not allowed here."
+
+
 class SecondFactorRequired(ChatError):
     """The password was right; the session still owes its second factor."""
 
@@ -153,6 +155,8 @@ class ForbiddenOrigin(ChatError):
     code = "forbidden_origin"
     http_status = 403
     default_message = "Requests from this origin are not allowed here."
+
+
 class RateLimited(ChatError):
     """An abuse limit was reached; `retry_after` (seconds) says when the same request will pass."""
 

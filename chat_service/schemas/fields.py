@@ -43,7 +43,9 @@ Shortcut = Annotated[
     Field(
         max_length=32,
         pattern=SHORTCUT.pattern,
-        description="1 to 32 lower-case letters, digits, '_' or '-', starting with a letter or digit (e.g. 'ship-times')",
+        description=(
+            "1 to 32 lower-case letters, digits, '_' or '-', starting with a letter or digit (e.g. 'ship-times')"
+        ),
     ),
 ]
 DisplayName = Annotated[str, Field(max_length=MAX_NAME)]

@@ -182,7 +182,12 @@ class SecondFactorCodeBody(Body):
 
     code: Annotated[
         str,
-        Field(min_length=6, max_length=20, pattern=r"^\s*[A-Za-z0-9-]{6,20}\s*$", description="6 digits or a recovery code"),
+        Field(
+            min_length=6,
+            max_length=20,
+            pattern=r"^\s*[A-Za-z0-9-]{6,20}\s*$",
+            description="6 digits or a recovery code",
+        ),
         AfterValidator(str.strip),
     ]
 

@@ -194,7 +194,9 @@ async def test_markup_in_an_agent_reply_is_shown_as_text_and_runs_nothing(
     r"WebSocket connection to 'ws://127\.0\.0\.1:\d+/socket\.io/.*failed",
 )  # server down on purpose
 async def test_unacknowledged_messages_are_resent_after_reconnecting(
-    visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder],
+    visit: Visit,
+    chat: ServerProcess,
+    agent: tuple[socketio.AsyncClient, Recorder],
 ) -> None:
     _, recorder = agent
     await visit.load()

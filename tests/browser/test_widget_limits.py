@@ -25,7 +25,9 @@ def chat(secantus: SecantusProcess, tmp_path: Path, sites_file: Path) -> Iterato
 
 
 async def test_a_refused_connection_waits_as_told_then_sends_the_same_message(
-    visit: Visit, chat: ServerProcess, agent_account: tuple[str, str],
+    visit: Visit,
+    chat: ServerProcess,
+    agent_account: tuple[str, str],
 ) -> None:
     agent, _ = await agent_client(chat, await login(chat, *agent_account))  # online: the live chat
     holder, _ = await visitor_client(chat)  # takes this address's only visitor connection
