@@ -16,8 +16,10 @@ from chat_service.api.middleware import errors_middleware, security_headers_midd
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
+from chat_service.drain import add_drain
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
+from chat_service.metrics import add_metrics
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
@@ -129,6 +131,9 @@ def create_app(settings: Settings) -> web.Application:
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
+    # Graceful drain (SIGTERM) and Prometheus metrics: see drain.py and metrics.py.
+    metrics = add_metrics(app)
+    add_drain(app, settings.drain_grace_seconds).on_begin(lambda: metrics.draining.set(1))
     return app
 
 

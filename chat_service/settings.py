@@ -101,6 +101,9 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    drain_grace_seconds: int = 20
+    metrics_listen: tuple[str, int] | None = None
+    metrics_token_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +163,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "drain_grace_seconds": (
+        "CHAT_DRAIN_GRACE_SECONDS",
+        "On SIGTERM: seconds to finish in-flight writes and move clients to other nodes before exiting.",
+    ),
+    "metrics_listen": (
+        "CHAT_METRICS_LISTEN",
+        "`host:port` of a separate listener that serves only `/metrics` (Prometheus text format).",
+    ),
+    "metrics_token_file": (
+        "CHAT_METRICS_TOKEN_FILE",
+        "File holding a bearer token; when set, `/metrics` is also served on the main port to that token.",
     ),
 }
 
@@ -249,6 +264,27 @@ def _parse_sites_file(raw: str) -> Path:
     return path
 
 
+def _parse_listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9100")
+    return host.strip("[]"), int(port)
+
+
+MIN_METRICS_TOKEN = 16
+
+
+def _parse_token_file(raw: str) -> Path:
+    path = Path(_parse_str(raw))
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    if len(token) < MIN_METRICS_TOKEN or any(c.isspace() for c in token):
+        raise ValueError(f"the token must be one word of at least {MIN_METRICS_TOKEN} characters")
+    return path
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "dev": _parse_bool,
     "host": _parse_str,
@@ -275,6 +311,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "drain_grace_seconds": _parse_int(5, 600),
+    "metrics_listen": _parse_listen,
+    "metrics_token_file": _parse_token_file,
 }
 
 

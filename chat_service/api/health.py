@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chat_service.drain import DRAIN
 from chat_service.errors import ChatError
 from chat_service.residency import decide
 from chat_service.services import SERVICES
@@ -18,6 +19,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAIN].draining:
+        return web.json_response({"status": "draining"}, status=503)
     services = request.app[SERVICES]
     settings = services.settings
     try:

@@ -8,6 +8,8 @@ from aiohttp import web
 
 from chat_service.api.auth import CSRF_COOKIE, SESSION_COOKIE, is_https, require_user
 from chat_service.api.middleware import read_json
+from chat_service.errors import ChatError
+from chat_service.metrics import METRICS
 from chat_service.models import User
 from chat_service.services import SERVICES
 from chat_service.sockets.base import client_ip
@@ -31,9 +33,13 @@ def user_to_wire(user: User) -> dict[str, Any]:
 async def login(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     credentials = parse_login(await read_json(request))
-    logged_in = await services.accounts.login(
-        credentials.email, credentials.password, client_ip(request, services.settings.trust_proxy)
-    )
+    try:
+        logged_in = await services.accounts.login(
+            credentials.email, credentials.password, client_ip(request, services.settings.trust_proxy)
+        )
+    except ChatError as exc:
+        request.app[METRICS].login_failures.labels(reason=exc.code).inc()
+        raise
     response = web.json_response({"user": user_to_wire(logged_in.user), "csrf_token": logged_in.csrf_token})
     secure = is_https(request)
     max_age = services.settings.session_idle_minutes * 60
