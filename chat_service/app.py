@@ -18,10 +18,12 @@ from chat_service.api.middleware import Handler, errors_middleware, hide_server_
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
+from chat_service.drain import add_drain
 from chat_service.embedded import start_embedded
 from chat_service.erasure import ENDINGS, EndingsWatcher
 from chat_service.limits import limits_context
 from chat_service.logging import get_logger, own_config
+from chat_service.metrics import add_metrics
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.schemas import socket_json
@@ -160,18 +162,10 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(agent_namespace.sweeper_context)
     app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(endings_context)
+    # Graceful drain (SIGTERM) and Prometheus metrics: see drain.py and metrics.py.
+    metrics = add_metrics(app)
+    add_drain(app, settings.drain_grace_seconds).on_begin(lambda: metrics.draining.set(1))
     return app
-
-
-async def disconnect_clients(app: web.Application) -> None:
-    """Close every socket before the HTTP server stops; clients reconnect (to another node)."""
-    sio = app[SIO]
-    if sio.eio.sockets:
-        # A socket whose peer vanished can wait forever on its send queue: bound the wait.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
-                await sio.eio.disconnect()
-    await sio.shutdown()
 
 
 async def database_context(app: web.Application) -> AsyncIterator[None]:

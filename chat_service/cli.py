@@ -21,13 +21,13 @@ from chat_service.app import (
     ResidencyRefused,
     check_residency,
     create_app,
-    disconnect_clients,
     load_hmac_keys,
     load_keys,
 )
 from chat_service.audit import CLI_ACTOR, AuditLog
 from chat_service.conversations import Conversations, utcnow
 from chat_service.crypto import KeyRing, KeyRingError
+from chat_service.drain import DRAIN
 from chat_service.embedded import start_embedded
 from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
@@ -184,13 +184,13 @@ async def serve(settings: Settings) -> None:
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
         _banner(settings)
-        stop = asyncio.Event()
+        drain = app[DRAIN]
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
+            loop.add_signal_handler(signum, drain.begin)
+        await drain.started.wait()
         log.info("shutting_down")
-        await disconnect_clients(app)
+        await drain.run(app)
     finally:
         await runner.cleanup()
         log.info("stopped")

@@ -112,6 +112,9 @@ class Settings:
     limit_connections_per_address: int = 20
     limit_conversations_per_hour: int = 30
     endings_poll_seconds: int = 1
+    drain_grace_seconds: int = 20
+    metrics_listen: tuple[str, int] | None = None
+    metrics_token_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -215,6 +218,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_ENDINGS_POLL_SECONDS",
         "How often each node checks for erased or forgotten conversations started elsewhere.",
     ),
+    "drain_grace_seconds": (
+        "CHAT_DRAIN_GRACE_SECONDS",
+        "On SIGTERM: seconds to finish in-flight writes and move clients to other nodes before exiting.",
+    ),
+    "metrics_listen": (
+        "CHAT_METRICS_LISTEN",
+        "`host:port` of a separate listener that serves only `/metrics` (Prometheus text format).",
+    ),
+    "metrics_token_file": (
+        "CHAT_METRICS_TOKEN_FILE",
+        "File holding a bearer token; when set, `/metrics` is also served on the main port to that token.",
+    ),
 }
 
 
@@ -310,6 +325,27 @@ def _parse_sites_file(raw: str) -> Path:
     return path
 
 
+def _parse_listen(raw: str) -> tuple[str, int]:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port, e.g. 127.0.0.1:9100")
+    return host.strip("[]"), int(port)
+
+
+MIN_METRICS_TOKEN = 16
+
+
+def _parse_token_file(raw: str) -> Path:
+    path = Path(_parse_str(raw))
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    if len(token) < MIN_METRICS_TOKEN or any(c.isspace() for c in token):
+        raise ValueError(f"the token must be one word of at least {MIN_METRICS_TOKEN} characters")
+    return path
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "dev": _parse_bool,
     "host": _parse_str,
@@ -347,6 +383,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "limit_connections_per_address": _parse_int(1, 100_000),
     "limit_conversations_per_hour": _parse_int(1, 1_000_000),
     "endings_poll_seconds": _parse_int(1, 600),
+    "drain_grace_seconds": _parse_int(5, 600),
+    "metrics_listen": _parse_listen,
+    "metrics_token_file": _parse_token_file,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from chat_service.api.contract import ApiRoutes
+from chat_service.drain import DRAIN
 from chat_service.errors import ChatError
 from chat_service.logging import get_logger
 from chat_service.residency import decide
@@ -27,6 +28,8 @@ async def healthz(request: web.Request) -> web.Response:
     "GET", "/readyz", "Ready to serve: {status: ready} or 503 {status: unavailable}", access="none", statuses=(503,)
 )
 async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAIN].draining:
+        return web.json_response({"status": "draining"}, status=503)
     services = request.app[SERVICES]
     settings = services.settings
     try:

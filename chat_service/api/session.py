@@ -12,7 +12,8 @@ from chat_service.api.auth import CSRF_COOKIE, SESSION_COOKIE, check_staff_origi
 from chat_service.api.contract import ApiRoutes
 from chat_service.api.middleware import parse_body
 from chat_service.conversations import iso
-from chat_service.errors import InvalidInput
+from chat_service.errors import ChatError, InvalidInput
+from chat_service.metrics import METRICS
 from chat_service.models import User
 from chat_service.schemas.http import LoginBody, PasswordBody, PasswordChangeBody, SecondFactorCodeBody
 from chat_service.services import SERVICES
@@ -79,12 +80,16 @@ async def login(request: web.Request) -> web.Response:
     check_staff_origin(request)
     services = request.app[SERVICES]
     credentials = await parse_body(request, LoginBody)
-    logged_in = await services.accounts.login(
-        credentials.email,
-        credentials.password,
-        client_ip(request, services.settings.trust_proxy),
-        request.headers.get("User-Agent"),
-    )
+    try:
+        logged_in = await services.accounts.login(
+            credentials.email,
+            credentials.password,
+            client_ip(request, services.settings.trust_proxy),
+            request.headers.get("User-Agent"),
+        )
+    except ChatError as exc:
+        request.app[METRICS].login_failures.labels(reason=exc.code).inc()
+        raise
     return _signed_in(request, logged_in)
 
 

@@ -9,14 +9,18 @@ import socketio
 from aiohttp import web
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from chat_service.drain import DRAIN
 from chat_service.errors import ChatError, InvalidInput, UnknownEvent
 from chat_service.logging import get_logger
+from chat_service.metrics import METRICS
 from chat_service.schemas.socket_json import RejectedPayload
 from chat_service.services import SETTINGS
 
 log = get_logger("chat_service.sockets")
 
 _LIFECYCLE = {"connect", "disconnect"}
+# Events that store one message when acknowledged, and whose message it is (a metrics label).
+_STORES = {("/visitor", "message"): "visitor", ("/agent", "reply"): "agent"}
 
 
 def forwarded_client(forwarded_for: str, hops: int) -> str | None:
@@ -69,7 +73,19 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                     raise refusal(exc.args[0]) from None
                 raise
         if event in _LIFECYCLE:
-            return await super().trigger_event(event, *args)
+            return await self._lifecycle(event, *args)
+        async with self.app[DRAIN].in_flight():
+            return await self._dispatch(event, *args)
+
+    async def _lifecycle(self, event: str, *args: Any) -> Any:
+        result = await super().trigger_event(event, *args)
+        if event == "disconnect":
+            self.app[METRICS].connections.labels(namespace=self.namespace).dec()
+        elif result is not False:  # a refused connect raises or returns False: never counted
+            self.app[METRICS].connections.labels(namespace=self.namespace).inc()
+        return result
+
+    async def _dispatch(self, event: str, *args: Any) -> Any:
         sid, payloads = args[0], args[1:]
         started = time.perf_counter()
         handler = getattr(self, f"on_{event}", None) if isinstance(event, str) and event.isidentifier() else None
@@ -89,10 +105,11 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except Exception:
             log.exception("socket_event_failed", namespace=self.namespace, socket_event=event)
             return {"ok": False, "error": ChatError().to_wire()}
-        log.debug(
-            "socket_event",
-            namespace=self.namespace,
-            socket_event=event,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+        elapsed = time.perf_counter() - started
+        log.debug("socket_event", namespace=self.namespace, socket_event=event, ms=round(elapsed * 1000, 2))
+        metrics = self.app[METRICS]
+        metrics.ack_latency.labels(namespace=self.namespace, event=event).observe(elapsed)
+        sender = _STORES.get((self.namespace, event))
+        if sender is not None:
+            metrics.messages_stored.labels(sender=sender).inc()
         return {"ok": True, **(result or {})}
