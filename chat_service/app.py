@@ -18,6 +18,7 @@ from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
+from chat_service.pipeline import WritePipeline
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
@@ -36,6 +37,7 @@ from retention.subject import DataSubjectRequests
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
+PIPELINE = web.AppKey("pipeline", WritePipeline)
 EMBEDDED_URI_FILE = "secantusd.uri"
 
 
@@ -128,6 +130,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openapi.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(pipeline_context)
     app.cleanup_ctx.append(services_context)
     return app
 
@@ -135,6 +138,10 @@ def create_app(settings: Settings) -> web.Application:
 async def disconnect_clients(app: web.Application) -> None:
     """Close every socket before the HTTP server stops; clients reconnect (to another node)."""
     sio = app[SIO]
+    pipeline = app.get(PIPELINE)
+    if pipeline is not None:
+        # Messages already queued are stored and acknowledged before their sockets close.
+        await pipeline.stop()
     if sio.eio.sockets:
         # A socket whose peer vanished can wait forever on its send queue: bound the wait.
         with contextlib.suppress(TimeoutError):
@@ -152,7 +159,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         embedded = await start_embedded(settings.data_dir)
         uri = embedded.uri
         (settings.data_dir / EMBEDDED_URI_FILE).write_text(uri)
-    db = Database(make_client(uri, settings.mongodb_timeout_ms), settings.mongodb_database)
+    db = Database(make_client(uri, settings.mongodb_timeout_ms, settings.mongodb_pool_size), settings.mongodb_database)
     try:
         app[DATABASE] = db
         yield
@@ -162,6 +169,20 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             (settings.data_dir / EMBEDDED_URI_FILE).unlink(missing_ok=True)
             await embedded.stop()
             log.info("embedded_db_stopped")
+
+
+async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
+    """The write pipeline (group commit): started before the handlers, drained before the database closes."""
+    settings = app[SETTINGS]
+    pipeline = WritePipeline(
+        app[DATABASE], max_batch=settings.write_batch_max, max_wait_s=settings.write_queue_max_wait_ms / 1000
+    )
+    pipeline.start()
+    app[PIPELINE] = pipeline
+    try:
+        yield
+    finally:
+        await pipeline.stop()
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
@@ -179,7 +200,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys),
+        conversations=Conversations(
+            db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys, pipeline=app[PIPELINE]
+        ),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
         audit=audit,
         presence=presence,

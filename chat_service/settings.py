@@ -101,6 +101,9 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    mongodb_pool_size: int = 8
+    write_queue_max_wait_ms: int = 2000
+    write_batch_max: int = 256
 
     @property
     def embedded(self) -> bool:
@@ -161,6 +164,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
     ),
+    "mongodb_pool_size": ("CHAT_MONGODB_POOL_SIZE", "Most connections to the database per process (keep it small)."),
+    "write_queue_max_wait_ms": (
+        "CHAT_WRITE_QUEUE_MAX_WAIT_MS",
+        "Once the oldest queued message has waited this long (ms), new ones get `unavailable` + `retry_after`.",
+    ),
+    "write_batch_max": ("CHAT_WRITE_BATCH_MAX", "Most messages the write pipeline stores in one batch."),
 }
 
 
@@ -275,6 +284,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "mongodb_pool_size": _parse_int(2, 500),
+    "write_queue_max_wait_ms": _parse_int(1, 600_000),
+    "write_batch_max": _parse_int(1, 10_000),
 }
 
 
