@@ -3,22 +3,27 @@ bookkeeping in one `bulk_write`. Per-document outcomes come back so each caller 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import AsyncMongoClient, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from pymongo.results import BulkWriteResult
 
 from chat_service.errors import StorageUnavailable
 from chat_service.models import Conversation, Message
 from chat_service.storage.conversations import _conversation_from_doc, message_to_doc
-from chat_service.storage.database import translate_errors
+from chat_service.storage.database import DURABLE, translate_errors
 
 DUPLICATE_KEY = 11000
+# A bookkeeping transaction that meets a write conflict (an agent closing the same conversation)
+# is retried for this long; a database that is down fails the batch at once instead.
+TRANSACTION_RETRY_S = 2.0
 
 
 class Inserted(Enum):
@@ -40,7 +45,8 @@ class Activity:
 
 
 class BatchStore:
-    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+    def __init__(self, client: AsyncMongoClient[dict[str, Any]], db: AsyncDatabase[dict[str, Any]]):
+        self._client = client
         self._messages = db.messages
         self._conversations = db.conversations
 
@@ -66,6 +72,10 @@ class BatchStore:
     @translate_errors
     async def record_activity(self, activities: Sequence[Activity]) -> dict[str, Conversation]:
         """Count new messages and move the activity clocks in one unordered `bulk_write`.
+
+        The bulk runs in a transaction: on SecantusDB each update outside one is a commit (and an
+        fsync) of its own, in one it is a single commit for the whole batch; on MongoDB it keeps a
+        batch's bookkeeping all-or-nothing.
 
         A reopen is an update guarded on `status: "closed"` in the same bulk, not a read first.
         The bulk result only counts matches, so the conversations are read back (one query per
@@ -95,10 +105,7 @@ class BatchStore:
                     {"$set": {"status": "open", "closed_at": None, "reopened_by": message_id}},
                 )
             )
-        try:
-            result = await self._conversations.bulk_write(ops, ordered=False)
-        except BulkWriteError as exc:
-            raise StorageUnavailable() from exc
+        result = await self._bulk_in_transaction(ops)
         if not reopen or result.matched_count <= len(activities):
             return {}
         reopened: dict[str, Conversation] = {}
@@ -106,3 +113,18 @@ class BatchStore:
             if doc.get("reopened_by") == reopen[doc["_id"]]:
                 reopened[doc["_id"]] = _conversation_from_doc(doc)
         return reopened
+
+    async def _bulk_in_transaction(self, ops: list[UpdateOne]) -> BulkWriteResult:
+        deadline = time.monotonic() + TRANSACTION_RETRY_S
+        while True:
+            try:
+                async with self._client.start_session() as session:
+                    async with await session.start_transaction(write_concern=DURABLE):
+                        return await self._conversations.bulk_write(ops, ordered=False, session=session)
+            except BulkWriteError as exc:
+                raise StorageUnavailable() from exc
+            except ConnectionFailure:
+                raise
+            except PyMongoError as exc:
+                if not exc.has_error_label("TransientTransactionError") or time.monotonic() > deadline:
+                    raise StorageUnavailable() from exc

@@ -98,7 +98,7 @@ class Database:
         self.reads = ReadStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
-        self.batches = BatchStore(self.db)
+        self.batches = BatchStore(self.client, self.db)
 
     async def ping(self) -> None:
         try:
