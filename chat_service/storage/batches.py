@@ -4,16 +4,16 @@ bookkeeping in one `bulk_write`. Per-document outcomes come back so each caller 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
 from pymongo import AsyncMongoClient, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
-from pymongo.results import BulkWriteResult
 
 from chat_service.errors import StorageUnavailable
 from chat_service.models import Conversation, Message
@@ -71,56 +71,60 @@ class BatchStore:
 
     @translate_errors
     async def record_activity(self, activities: Sequence[Activity]) -> dict[str, Conversation]:
-        """Count new messages and move the activity clocks in one unordered `bulk_write`.
+        """Count new messages and move the activity clocks: one unordered `bulk_write`, one update
+        per conversation, in one transaction.
 
-        The bulk runs in a transaction: on SecantusDB each update outside one is a commit (and an
-        fsync) of its own, in one it is a single commit for the whole batch; on MongoDB it keeps a
-        batch's bookkeeping all-or-nothing.
+        The transaction: on SecantusDB each update outside one is a commit (and an fsync) of its
+        own, inside one the batch commits once; on MongoDB it keeps a batch's bookkeeping
+        all-or-nothing and the two steps below consistent with a concurrent close.
 
-        A reopen is an update guarded on `status: "closed"` in the same bulk, not a read first.
-        The bulk result only counts matches, so the conversations are read back (one query per
-        batch) only when more updates matched than there are conversations, i.e. some reopened.
-        Returns the reopened conversations by id, with the id of the message that reopened each
-        in `reopen_by` of the activity (checked against the stored mark).
+        Reopening without a read first: a conversation with visitor messages is updated guarded
+        on `status != "closed"`. The bulk result only counts matches; when fewer matched than
+        there are conversations, a second bulk in the same transaction applies the bookkeeping
+        and the reopen, guarded on `status: "closed"`, marking the message that reopened it.
+        Only if that matched anything are the candidates read back (one query). Returns the
+        reopened conversations by id (after the change).
         """
         if not activities:
             return {}
-        ops: list[UpdateOne] = []
-        for act in activities:
-            ops.append(
-                UpdateOne(
-                    {"_id": act.conversation_id},
-                    {
-                        "$inc": {"message_count": act.count},
-                        "$max": {"last_activity_at": act.last_at},
-                        "$set": {"last_message_id": act.last_message_id},
-                    },
-                )
+        guarded = {a.conversation_id: a for a in activities if a.reopen_by is not None}
+        first = [
+            UpdateOne(
+                {"_id": a.conversation_id, "status": {"$ne": "closed"}} if a.reopen_by else {"_id": a.conversation_id},
+                _bookkeeping(a),
             )
-        reopen = {a.conversation_id: a.reopen_by for a in activities if a.reopen_by is not None}
-        for conversation_id, message_id in reopen.items():
-            ops.append(
-                UpdateOne(
-                    {"_id": conversation_id, "status": "closed"},
-                    {"$set": {"status": "open", "closed_at": None, "reopened_by": message_id}},
-                )
+            for a in activities
+        ]
+        reopen = [
+            UpdateOne(
+                {"_id": a.conversation_id, "status": "closed"},
+                _bookkeeping(a, {"status": "open", "closed_at": None, "reopened_by": a.reopen_by}),
             )
-        result = await self._bulk_in_transaction(ops)
-        if not reopen or result.matched_count <= len(activities):
+            for a in guarded.values()
+        ]
+
+        async def work(session: AsyncClientSession) -> int:
+            result = await self._conversations.bulk_write(first, ordered=False, session=session)
+            if not reopen or result.matched_count == len(first):
+                return 0
+            second = await self._conversations.bulk_write(reopen, ordered=False, session=session)
+            return second.matched_count
+
+        if not await self._in_transaction(work):
             return {}
         reopened: dict[str, Conversation] = {}
-        async for doc in self._conversations.find({"_id": {"$in": list(reopen)}}):
-            if doc.get("reopened_by") == reopen[doc["_id"]]:
+        async for doc in self._conversations.find({"_id": {"$in": list(guarded)}}):
+            if doc.get("reopened_by") == guarded[doc["_id"]].reopen_by:
                 reopened[doc["_id"]] = _conversation_from_doc(doc)
         return reopened
 
-    async def _bulk_in_transaction(self, ops: list[UpdateOne]) -> BulkWriteResult:
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[int]]) -> int:
         deadline = time.monotonic() + TRANSACTION_RETRY_S
         while True:
             try:
                 async with self._client.start_session() as session:
                     async with await session.start_transaction(write_concern=DURABLE):
-                        return await self._conversations.bulk_write(ops, ordered=False, session=session)
+                        return await work(session)
             except BulkWriteError as exc:
                 raise StorageUnavailable() from exc
             except ConnectionFailure:
@@ -128,3 +132,11 @@ class BatchStore:
             except PyMongoError as exc:
                 if not exc.has_error_label("TransientTransactionError") or time.monotonic() > deadline:
                     raise StorageUnavailable() from exc
+
+
+def _bookkeeping(activity: Activity, also_set: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "$inc": {"message_count": activity.count},
+        "$max": {"last_activity_at": activity.last_at},
+        "$set": {"last_message_id": activity.last_message_id, **(also_set or {})},
+    }
