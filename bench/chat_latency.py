@@ -1,7 +1,7 @@
 """Visitor→agent delivery latency: the chat server versus bare python-socketio and Node.js relays.
 
     .venv/bin/python bench/chat_latency.py --conversations 200 --rate 1 --duration 30 [--json]
-    .venv/bin/python bench/chat_latency.py --find-capacity --conversations 300 --duration 10 --json
+    .venv/bin/python bench/chat_latency.py --find-capacity --overload 2 --conversations 500 --duration 10 --json
 
 Starts SecantusDB, a real chat server (`python -m chat_service run`, log level WARNING),
 `bench/bare_relay.py` and `bench/relay_node.js` (socket.io 4.8; `npm ci` in bench/ on first use),
@@ -21,7 +21,9 @@ stored), and the CPU time every process used.
 "chat": {...}}}`, each with `sent`, `acked`, `stored` (chat only), `p50_ms`, `p95_ms`, `p99_ms`
 (delivery) and `ack_p99_ms`. `--find-capacity` runs the chat server alone at rising offered rates
 (`--conversations` visitors sharing it) until its ack p99 passes 100 ms (or it falls behind), and
-reports the highest rate it sustained as `capacity_msgs_per_s`.
+reports the highest rate it sustained as `capacity_msgs_per_s`; with `--overload 2` it then offers
+twice that for `--overload-duration` s and reports what was achieved and whether any acknowledged
+message is missing from the database.
 """
 
 from __future__ import annotations
@@ -249,6 +251,8 @@ class Load:
         text = message.get("text") if isinstance(message, dict) else None
         # Text is "bench <key> t=<perf_counter_ns at emit>".
         parts = text.split() if isinstance(text, str) else []
+        if parts[:1] == ["warmup"]:
+            return  # a conversation started before the measured window
         if len(parts) != 3 or parts[0] != "bench" or not parts[2].startswith("t=") or parts[1] not in self.sent_at:
             result.unexpected += 1
             return
@@ -300,7 +304,14 @@ async def send(client: socketio.AsyncClient, load: Load, key: str, first: bool) 
 
 
 async def visitor_loop(
-    index: int, client: socketio.AsyncClient, load: Load, start: float, rate: float, duration: float, offset: float
+    index: int,
+    client: socketio.AsyncClient,
+    load: Load,
+    start: float,
+    rate: float,
+    duration: float,
+    offset: float,
+    warmed: bool = False,
 ) -> None:
     interval = 1.0 / rate
     end = start + duration
@@ -313,7 +324,7 @@ async def visitor_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         load.result.send_lag_ms.append(max(0.0, time.perf_counter() - due) * 1000)
-        acked = await send(client, load, f"v{index}-{seq}", first=seq == 0)
+        acked = await send(client, load, f"v{index}-{seq}", first=seq == 0 and not warmed)
         if acked is not None:
             # The conversation must exist before the next message (as the widget does).
             try:
@@ -336,8 +347,33 @@ async def connect(url: str, namespace: str, headers: dict[str, str]) -> socketio
     return client
 
 
+async def warm_up(clients: list[socketio.AsyncClient]) -> None:
+    """Start every conversation before the measured window (steady state only)."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def first(index: int, client: socketio.AsyncClient) -> None:
+        async with gate:
+            for attempt in range(20):
+                ack = await client.call(
+                    "message", {"client_id": f"warm{index}", "text": "warmup"}, namespace="/visitor", timeout=60
+                )
+                if isinstance(ack, dict) and ack.get("ok"):
+                    return
+                await asyncio.sleep(0.5 * (attempt + 1))  # refused (busy): back off like the widget
+            raise RuntimeError(f"warm-up message of visitor {index} was never accepted")
+
+    await asyncio.gather(*(first(i, c) for i, c in enumerate(clients)))
+
+
 async def run_load(
-    target: Target, visitors: int, agents: int, rate: float, duration: float, seed: int, drain: float
+    target: Target,
+    visitors: int,
+    agents: int,
+    rate: float,
+    duration: float,
+    seed: int,
+    drain: float,
+    warmup: bool = False,
 ) -> RunResult:
     result = RunResult(target, visitors, agents, duration, rate)
     load = Load(result)
@@ -362,6 +398,8 @@ async def run_load(
                 return await connect(target.url, "/visitor", {"User-Agent": "chat-latency-bench"})
 
         visitor_clients.extend(await asyncio.gather(*(bounded() for _ in range(visitors))))
+        if warmup:
+            await warm_up(visitor_clients)
         result.connect_s = time.perf_counter() - connecting
 
         start = time.perf_counter() + 1.0
@@ -374,7 +412,7 @@ async def run_load(
         host_before = host_busy_seconds()
         measured_from = time.perf_counter()
         senders = [
-            visitor_loop(i, client, load, start, rate, duration, rng.uniform(0, 1.0 / rate))
+            visitor_loop(i, client, load, start, rate, duration, rng.uniform(0, 1.0 / rate), warmup)
             for i, client in enumerate(visitor_clients)
         ]
         await asyncio.gather(*senders)
@@ -695,7 +733,9 @@ def find_capacity(target: Target, args: argparse.Namespace, secantus: SecantusPr
         nonlocal best
         rate = total / args.conversations
         print(f"capacity step: {total:.0f} msg/s offered ({args.conversations} x {rate:.2f}) ...", flush=True)
-        r = asyncio.run(run_load(target, args.conversations, args.agents, rate, args.duration, args.seed, args.drain))
+        r = asyncio.run(
+            run_load(target, args.conversations, args.agents, rate, args.duration, args.seed, args.drain, True)
+        )
         count_stored(r, secantus.uri, server.database, limit_s=30.0)
         ok = sustained(r)
         achieved = r.acks_in_window / r.duration
@@ -718,7 +758,28 @@ def find_capacity(target: Target, args: argparse.Namespace, secantus: SecantusPr
         total *= 1.25
     if last_ok and total <= args.capacity_max:
         step((last_ok + total) / 2)
-    return {"capacity_msgs_per_s": round(best, 1), "ack_p99_limit_ms": CAPACITY_ACK_P99_MS, "steps": steps}
+    found: dict[str, Any] = {"capacity_msgs_per_s": round(best, 1), "ack_p99_limit_ms": CAPACITY_ACK_P99_MS}
+    if args.overload and best:
+        total = best * args.overload
+        rate = total / args.conversations
+        print(f"overload: {total:.0f} msg/s offered ({args.overload:g}x capacity) for {args.overload_duration:g} s ...")
+        r = asyncio.run(
+            run_load(target, args.conversations, args.agents, rate, args.overload_duration, args.seed, args.drain, True)
+        )
+        count_stored(r, secantus.uri, server.database, limit_s=60.0)
+        achieved = r.acks_in_window / r.duration
+        found["overload"] = {
+            "factor": args.overload,
+            "achieved_msgs_per_s": round(achieved, 1),
+            "achieved_share_of_capacity": round(achieved / best, 3),
+            **target_json(r),
+        }
+        print(
+            f"  achieved {achieved:.0f}/s = {achieved / best * 100:.0f}% of capacity; refused {dict(r.ack_errors)}; "
+            f"acked but not stored {r.acked_not_stored}"
+        )
+    found["steps"] = steps
+    return found
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -738,6 +799,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--capacity-start", type=float, default=250.0, help="first offered rate (msg/s)")
     parser.add_argument("--capacity-max", type=float, default=6000.0, help="stop raising the rate here (msg/s)")
+    parser.add_argument(
+        "--overload", type=float, default=0.0, help="with --find-capacity: then offer this multiple of capacity"
+    )
+    parser.add_argument("--overload-duration", type=float, default=30.0, help="seconds of the overload run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = parser.parse_args(argv)
     if args.conversations < 1 or args.rate <= 0 or args.duration <= 0 or args.agents < 1:
