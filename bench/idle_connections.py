@@ -1,6 +1,6 @@
 """Memory per idle visitor connection: RSS of one chat server process holding N idle sockets.
 
-    .venv/bin/python bench/idle_connections.py --connections 10000 [--json]
+    .venv/bin/python bench/idle_connections.py --connections 10000 [--json] [--target bare|node]
 
 Starts SecantusDB and a real chat server (`python -m chat_service run`), measures the server's
 RSS (VmRSS from /proc), opens N visitor connections over websocket (each a real Engine.IO /
@@ -8,6 +8,9 @@ Socket.IO handshake to `/visitor`, answering the server's pings like a browser t
 the RSS settles, and reports (RSS after - RSS before) / N in KB. The clients are bare aiohttp
 websockets speaking the protocol, so the load generator stays light; the server side is the full
 python-socketio stack with our `on_connect` (session, lock, visitor context).
+
+`--target bare` (or `node`) measures `bench/bare_relay.py` (or `bench/relay_node.js`) instead: the
+floor that python-socketio (or Node.js socket.io) itself needs per connection.
 
 The fd limit is raised to the hard limit for this process and the server (it inherits it).
 """
@@ -30,6 +33,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.chat_latency import NodeRelayProcess, RelayProcess  # noqa: E402
 from tests.helpers import SecantusProcess, ServerProcess  # noqa: E402
 
 CONNECT_CONCURRENCY = 50
@@ -99,17 +103,15 @@ async def settle(pid: int, quiet_s: float = 3.0, limit_s: float = 60.0) -> int:
     return last
 
 
-async def measure(server: ServerProcess, connections: int) -> dict[str, Any]:
-    assert server.proc is not None
-    pid = server.proc.pid
+async def measure(url: str, pid: int, connections: int) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         # Warm up: the first connections load code paths and caches that every later one shares.
-        warm = [IdleVisitor(session, server.url) for _ in range(20)]
+        warm = [IdleVisitor(session, url) for _ in range(20)]
         for visitor in warm:
             await visitor.connect()
         before = await settle(pid)
-        visitors = [IdleVisitor(session, server.url) for _ in range(connections)]
+        visitors = [IdleVisitor(session, url) for _ in range(connections)]
         gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
         started = time.perf_counter()
 
@@ -137,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument("--target", choices=["chat", "bare", "node"], default="chat")
     args = parser.parse_args(argv)
     limit = raise_fd_limit(args.connections + 1024)
     if limit < args.connections + 256:
@@ -145,11 +148,19 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="idle-connections-"))
     secantus = SecantusProcess(workdir / "db")
     server = ServerProcess("", workdir / "server", env_extra={"CHAT_LOG_LEVEL": "WARNING"})
+    relay = {"bare": RelayProcess, "node": NodeRelayProcess}[args.target](workdir) if args.target != "chat" else None
     try:
-        secantus.start()
-        server.mongodb_uri = secantus.uri
-        server.start()
-        result = asyncio.run(measure(server, args.connections))
+        if relay is not None:
+            relay.start()
+            assert relay.proc is not None
+            url, pid = relay.url, relay.proc.pid
+        else:
+            secantus.start()
+            server.mongodb_uri = secantus.uri
+            server.start()
+            assert server.proc is not None
+            url, pid = server.url, server.proc.pid
+        result = {"target": args.target, **asyncio.run(measure(url, pid, args.connections))}
         print(
             f"{result['connections']} idle visitor connections ({result['alive_at_measurement']} alive when measured): "
             f"server RSS {result['rss_before_kb'] / 1024:.1f} MB -> {result['rss_after_kb'] / 1024:.1f} MB, "
@@ -158,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps(result))
     finally:
+        if relay is not None:
+            relay.stop()
         server.stop()
         secantus.stop()
         shutil.rmtree(workdir, ignore_errors=True)
