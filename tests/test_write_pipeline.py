@@ -150,14 +150,27 @@ async def test_a_failed_batch_fails_only_its_own_messages(tmp_path: Path) -> Non
     db = Database(make_client(database.uri, 1000, pool_size=4), "failing")
     try:
         await db.ensure_indexes()
-        pipeline = WritePipeline(db)
+        pipeline = WritePipeline(db, max_wait_s=0.2)
         pipeline.start()
         conv = await new_conversation(db)
         before = [await outcome(pipeline.submit(message(conv, f"a{n}"), reopen=True)) for n in range(3)]
 
         database.kill()
         failed = [pipeline.submit(message(conv, f"b{n}"), reopen=True) for n in range(3)]
-        for pending in failed:
+        # While that batch hangs on the dead database, new messages are refused at once once it
+        # has taken longer than the limit, instead of piling up behind it.
+        probes: list[Pending] = []
+        refusal = None
+        deadline = asyncio.get_running_loop().time() + 30
+        while refusal is None and not failed[0].stored.done():
+            assert asyncio.get_running_loop().time() < deadline
+            try:
+                probes.append(pipeline.submit(message(conv, f"probe{len(probes)}"), reopen=True))
+            except Overloaded as exc:
+                refusal = exc
+            await asyncio.sleep(0.02)
+        assert refusal is not None and refusal.retry_after >= 1
+        for pending in failed + probes:  # the probes let in before the limit fail with the database
             with pytest.raises(StorageUnavailable):
                 await pending.stored
 

@@ -7,8 +7,9 @@ so one `insert_many` plus one `bulk_write` per batch beats one write per message
 
 Every caller awaits its own outcome, in two steps: `stored` once the batch's `insert_many` is
 journaled (the message may be announced), `done` once its conversation's bookkeeping is too (the
-message may be acknowledged). When the oldest queued message has waited longer than `max_wait`,
-new messages are refused at once with a `retry_after`, so an overload queues no more than that.
+message may be acknowledged). When the oldest message not yet written (queued, or in the batch
+being flushed) has waited longer than `max_wait`, new messages are refused at once with a
+`retry_after`, so an overload queues no more than that.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class WritePipeline:
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._callers = 0
+        self._flushing_since: float | None = None  # queued_at of the oldest message being written
         self._idle = asyncio.Event()
         self._idle.set()
         # Figures for logs and benchmarks.
@@ -126,15 +128,18 @@ class WritePipeline:
                 self._idle.set()
 
     def submit(self, message: Message, *, reopen: bool, counted: bool = True) -> Pending:
-        """Queue a message; raises `Overloaded` (or `StorageUnavailable` when stopping) at once."""
+        """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping."""
         if self._closing:
             raise Overloaded(1)
         now = self._clock()
-        if self._queue:
-            waited = now - self._queue[0].queued_at
-            if waited > self._max_wait:
-                self.refused += 1
-                raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(waited))))
+        # The oldest message not yet written: in the batch being flushed, else first in line. A
+        # slow flush counts too, or callers would pile up behind it unbounded.
+        oldest = self._flushing_since
+        if self._queue and (oldest is None or self._queue[0].queued_at < oldest):
+            oldest = self._queue[0].queued_at
+        if oldest is not None and now - oldest > self._max_wait:
+            self.refused += 1
+            raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(now - oldest))))
         pending = Pending(message, reopen, counted, now)
         self._queue.append(pending)
         if self._writer is None:
@@ -169,6 +174,7 @@ class WritePipeline:
         return batch
 
     async def _flush(self, batch: list[Pending]) -> None:
+        self._flushing_since = batch[0].queued_at
         try:
             await self._write(batch)
         except StorageUnavailable as exc:
@@ -179,6 +185,8 @@ class WritePipeline:
             log.exception("write_batch_failed", messages=len(batch))
             for pending in batch:
                 pending.fail(StorageUnavailable())
+        finally:
+            self._flushing_since = None
 
     async def _write(self, batch: list[Pending]) -> None:
         # Copies of one message in one batch (two tabs resending): the first is written, the
