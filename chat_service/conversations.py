@@ -190,7 +190,13 @@ class Conversations:
         )
 
     async def _store(
-        self, key: DataKey, message: Message, announce: Announce | None = None, *, counted: bool = True
+        self,
+        key: DataKey,
+        message: Message,
+        announce: Announce | None = None,
+        *,
+        counted: bool = True,
+        admitted: bool = False,
     ) -> tuple[MessageView, bool, Conversation | None]:
         """Store once through the write pipeline; returns the view, whether it is new, and the
         conversation if this message reopened it.
@@ -200,7 +206,9 @@ class Conversations:
         return (the ack) waits for the bookkeeping too. `counted=False` for a first message, which
         the conversation it created already counts.
         """
-        pending = self._pipeline.submit(message, reopen=message.sender == "visitor" and counted, counted=counted)
+        pending = self._pipeline.submit(
+            message, reopen=message.sender == "visitor" and counted, counted=counted, admitted=admitted
+        )
         with self._pipeline.caller():
             stored = await pending.stored
             view = self._view(key, stored.message)
@@ -220,6 +228,9 @@ class Conversations:
         conversation it already started instead of starting another; the client id is a
         128-bit random value only that browser knows, so it may stand in for the token once.
         """
+        # Refuse an overload before anything is written: once the conversation is stored, its
+        # first message is queued whatever the load (never a conversation without it).
+        self._pipeline.admit()
         first_client_hash = None
         if len(first.client_id) >= MIN_RECOVERABLE_CLIENT_ID:
             first_client_hash = hash_token("first-message:" + first.client_id)
@@ -272,7 +283,7 @@ class Conversations:
             return await self._restart(earlier, first)
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: no bookkeeping write for the first message.
-        view, _, _ = await self._store(key, message, counted=False)
+        view, _, _ = await self._store(key, message, counted=False, admitted=True)
         return Started(conv, view, f"{conversation_id}.{secret}")
 
     async def _restart(self, conv: Conversation, resent: VisitorMessageIn) -> Started:

@@ -234,6 +234,14 @@ async def test_an_overloaded_server_refuses_with_retry_after_and_loses_no_acked_
         assert isinstance(details, dict) and isinstance(details["retry_after"], int) and details["retry_after"] >= 1
     stored = {doc["_id"] for doc in server.db().messages.find({"sender": "visitor"}, {"_id": 1})}
     assert acked <= stored
+    # A refused first message stores nothing: one conversation per visitor, each with its message.
+    db = server.db()
+    conversations = [c["_id"] for c in db.conversations.find({}, {"_id": 1})]
+    assert len(conversations) == len(clients)
+    assert all(
+        db.messages.count_documents({"conversation_id": c, "client_id": {"$regex": "^first"}}) == 1
+        for c in conversations
+    )
     assert "write_pipeline_stopped" in server.logs()
 
 

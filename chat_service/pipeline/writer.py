@@ -127,8 +127,8 @@ class WritePipeline:
             if self._callers == 0:
                 self._idle.set()
 
-    def submit(self, message: Message, *, reopen: bool, counted: bool = True) -> Pending:
-        """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping."""
+    def admit(self) -> None:
+        """Raise `Overloaded` now if a new message would be refused (before writing anything else)."""
         if self._closing:
             raise Overloaded(1)
         now = self._clock()
@@ -140,7 +140,16 @@ class WritePipeline:
         if oldest is not None and now - oldest > self._max_wait:
             self.refused += 1
             raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(now - oldest))))
-        pending = Pending(message, reopen, counted, now)
+
+    def submit(self, message: Message, *, reopen: bool, counted: bool = True, admitted: bool = False) -> Pending:
+        """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping.
+
+        `admitted`: the caller already passed `admit` and wrote something this message must
+        follow (a new conversation's first message): it is queued whatever the load.
+        """
+        if not admitted:
+            self.admit()
+        pending = Pending(message, reopen, counted, self._clock())
         self._queue.append(pending)
         if self._writer is None:
             # No writer running (a CLI or a test without a server): write this one now.
