@@ -82,8 +82,9 @@ class BatchStore:
         on `status != "closed"`. The bulk result only counts matches; when fewer matched than
         there are conversations, a second bulk in the same transaction applies the bookkeeping
         and the reopen, guarded on `status: "closed"`, marking the message that reopened it.
-        Only if that matched anything are the candidates read back (one query). Returns the
-        reopened conversations by id (after the change).
+        Only if that matched anything are the candidates read back (one query). A batch that
+        touches one conversation (a quiet moment) skips the transaction. Returns the reopened
+        conversations by id (after the change).
         """
         if not activities:
             return {}
@@ -110,13 +111,33 @@ class BatchStore:
             second = await self._conversations.bulk_write(reopen, ordered=False, session=session)
             return second.matched_count
 
-        if not await self._in_transaction(work):
+        if len(activities) == 1:
+            if not await self._record_one(first[0], reopen[0] if reopen else None):
+                return {}
+        elif not await self._in_transaction(work):
             return {}
         reopened: dict[str, Conversation] = {}
         async for doc in self._conversations.find({"_id": {"$in": list(guarded)}}):
             if doc.get("reopened_by") == guarded[doc["_id"]].reopen_by:
                 reopened[doc["_id"]] = _conversation_from_doc(doc)
         return reopened
+
+    async def _record_one(self, update: UpdateOne, reopen: UpdateOne | None) -> bool:
+        """One conversation (a quiet moment): no transaction, one update in the common case.
+
+        Each guarded update is atomic and exactly one of the two can match a conversation at a
+        time; should its status flip between them (an agent reopening it), try again. Returns
+        whether the reopen update applied.
+        """
+        try:
+            for _ in range(3):
+                if (await self._conversations.bulk_write([update])).matched_count or reopen is None:
+                    return False
+                if (await self._conversations.bulk_write([reopen])).matched_count:
+                    return True
+        except BulkWriteError as exc:  # including a write concern error: not known to be durable
+            raise StorageUnavailable() from exc
+        return False  # the conversation no longer exists
 
     async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[int]]) -> int:
         deadline = time.monotonic() + TRANSACTION_RETRY_S
