@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import socketio
 
 from chat_service.errors import Overloaded, StorageUnavailable
 from chat_service.models import Conversation, Message, Sender
@@ -18,6 +20,7 @@ from chat_service.pipeline import Pending, WritePipeline
 from chat_service.storage import Database
 from chat_service.storage.database import make_client
 from tests.helpers import SecantusProcess, ServerProcess, call, visitor_client
+from tests.waiting import eventually
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
@@ -249,3 +252,35 @@ def test_overloaded_is_an_unavailable_answer_with_retry_after() -> None:
     error = Overloaded(3)
     assert error.to_wire()["code"] == "unavailable"
     assert error.to_wire()["details"] == {"retry_after": 3}
+
+
+async def test_shutdown_stores_and_acknowledges_what_was_queued(server: ServerProcess) -> None:
+    clients = [(await visitor_client(server))[0] for _ in range(8)]
+    for index, client in enumerate(clients):
+        assert (await call(client, "/visitor", "message", {"client_id": f"f{index}", "text": "hallo"}))["ok"]
+    acked: set[str] = set()
+    answered = 0
+
+    async def send(client_index: int, n: int) -> None:
+        nonlocal answered
+        try:
+            ack = await call(clients[client_index], "/visitor", "message", {"client_id": f"s{n}", "text": "bye"})
+        except (TimeoutError, socketio.exceptions.SocketIOError):
+            return  # the socket closed first: nothing was promised
+        answered += 1
+        if ack["ok"]:
+            acked.add(ack["message"]["id"])
+        else:
+            assert ack["error"]["code"] == "unavailable"
+
+    sends = [asyncio.create_task(send(i, n)) for i in range(len(clients)) for n in range(10)]
+    await eventually(lambda: answered >= 8, what="the first answers")
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)  # mid-burst: the rest is queued or on its way
+    await asyncio.gather(*sends)
+    server.proc.wait(30)
+
+    # Every message of the burst that reached the database was acknowledged to its sender.
+    stored = {doc["_id"] for doc in server.db().messages.find({"client_id": {"$regex": "^s"}}, {"_id": 1})}
+    assert acked and stored == acked
+    assert "write_pipeline_stopped" in server.logs()
