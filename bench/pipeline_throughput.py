@@ -110,7 +110,7 @@ async def run(uri: str, pid: int, conversations: int, rate: float, duration: flo
         "ack_p50_ms": round(percentile(ack_ms, 50), 2),
         "ack_p99_ms": round(percentile(ack_ms, 99), 2),
         "batches": pipeline.batches,
-        "mean_batch": round(total / pipeline.batches, 1) if pipeline.batches else 0,
+        "mean_batch": round((len(ack_ms) + failed) / pipeline.batches, 1) if pipeline.batches else 0,
         "largest_batch": pipeline.largest_batch,
         "secantusd_cpu_ms_per_msg": round(cpu / max(1, stored) * 1000, 3),
     }

@@ -84,6 +84,9 @@ class WritePipeline:
         self._closing = False
         self._callers = 0
         self._flushing_since: float | None = None  # queued_at of the oldest message being written
+        self._flushing = 0  # messages in the batch being written
+        self._pace = 0.0  # messages written per second, smoothed over recent flushes
+        self._flush_started = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
         # Figures for logs and benchmarks.
@@ -137,9 +140,20 @@ class WritePipeline:
         oldest = self._flushing_since
         if self._queue and (oldest is None or self._queue[0].queued_at < oldest):
             oldest = self._queue[0].queued_at
-        if oldest is not None and now - oldest > self._max_wait:
+        waited = 0.0 if oldest is None else now - oldest
+        # A queue that grew faster than the writer drains it would hold a newcomer longer than
+        # the limit even while its oldest entry is young: estimate that wait from the pace of
+        # recent flushes.
+        ahead = len(self._queue) + self._flushing
+        pace = self._pace
+        if self._flushing >= self._max_batch and now > self._flush_started:
+            # A full batch still being written bounds the pace now (a flood from idle).
+            live = self._flushing / (now - self._flush_started)
+            pace = min(pace, live) if pace else live
+        expected = ahead / pace if pace else 0.0
+        if waited > self._max_wait or expected > self._max_wait:
             self.refused += 1
-            raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(now - oldest))))
+            raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(max(waited, expected)))))
 
     def submit(self, message: Message, *, reopen: bool, counted: bool = True, admitted: bool = False) -> Pending:
         """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping.
@@ -184,6 +198,8 @@ class WritePipeline:
 
     async def _flush(self, batch: list[Pending]) -> None:
         self._flushing_since = batch[0].queued_at
+        self._flushing = len(batch)
+        started = self._flush_started = self._clock()
         try:
             await self._write(batch)
         except StorageUnavailable as exc:
@@ -196,6 +212,13 @@ class WritePipeline:
                 pending.fail(StorageUnavailable())
         finally:
             self._flushing_since = None
+            self._flushing = 0
+            elapsed = self._clock() - started
+            # Only a full batch shows what the writer can do under load (small ones are slower
+            # per message: batching is the point), so only full ones set the pace.
+            if elapsed > 0 and len(batch) >= self._max_batch:
+                pace = len(batch) / elapsed
+                self._pace = pace if not self._pace else 0.7 * self._pace + 0.3 * pace
 
     async def _write(self, batch: list[Pending]) -> None:
         # Copies of one message in one batch (two tabs resending): the first is written, the
