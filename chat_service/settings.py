@@ -167,7 +167,7 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "mongodb_pool_size": ("CHAT_MONGODB_POOL_SIZE", "Most connections to the database per process (keep it small)."),
     "write_queue_max_wait_ms": (
         "CHAT_WRITE_QUEUE_MAX_WAIT_MS",
-        "Once the oldest queued message has waited this long (ms), new ones get `unavailable` + `retry_after`.",
+        "Longest a message may wait to be written (ms); beyond it new ones get `unavailable` + `retry_after`.",
     ),
     "write_batch_max": ("CHAT_WRITE_BATCH_MAX", "Most messages the write pipeline stores in one batch."),
 }
