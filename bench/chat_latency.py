@@ -1,9 +1,11 @@
-"""Visitor→agent delivery latency: the chat server versus a bare python-socketio relay.
+"""Visitor→agent delivery latency: the chat server versus bare python-socketio and Node.js relays.
 
-    .venv/bin/python bench/chat_latency.py --conversations 200 --rate 1 --duration 30
+    .venv/bin/python bench/chat_latency.py --conversations 200 --rate 1 --duration 30 [--json]
+    .venv/bin/python bench/chat_latency.py --find-capacity --overload 2 --conversations 500 --duration 10 --json
 
-Starts SecantusDB, a real chat server (`python -m chat_service run`, log level WARNING) and
-`bench/bare_relay.py`, each as its own process on 127.0.0.1. For each target in turn, one
+Starts SecantusDB, a real chat server (`python -m chat_service run`, log level WARNING),
+`bench/bare_relay.py` and `bench/relay_node.js` (socket.io 4.8; `npm ci` in bench/ on first use),
+each as its own process on 127.0.0.1. For each target in turn, one
 agent client (configurable with --agents; the `agents` room receives every visitor message)
 and N visitor clients connect over websocket; every visitor sends --rate messages per second on
 a fixed schedule (random start offset, no jitter) for --duration seconds, without waiting for
@@ -12,7 +14,16 @@ acks (open loop), except that its first message is awaited because it creates th
 Measured, all in this one process with one clock (`time.perf_counter`):
   delivery  emit → the agent receives `message` / `conversation_created` carrying that text
   ack       emit → the visitor receives the ack (for the chat server: stored on disk)
-plus acks/s, the stored message count in MongoDB, and the CPU time every process used.
+plus acks/s, the stored message count in MongoDB (and whether every acknowledged message id is
+stored), and the CPU time every process used.
+
+`--json` prints one JSON object as the last line: `{"targets": {"bare": {...}, "node": {...},
+"chat": {...}}}`, each with `sent`, `acked`, `stored` (chat only), `p50_ms`, `p95_ms`, `p99_ms`
+(delivery) and `ack_p99_ms`. `--find-capacity` runs the chat server alone at rising offered rates
+(`--conversations` visitors sharing it) until its ack p99 passes 100 ms (or it falls behind), and
+reports the highest rate it sustained as `capacity_msgs_per_s`; with `--overload 2` it then offers
+twice that for `--overload-duration` s and reports what was achieved and whether any acknowledged
+message is missing from the database.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
 import os
 import random
@@ -157,6 +169,7 @@ class RunResult:
     visitors: int
     agents: int
     duration: float
+    rate: float = 0.0
     sent: int = 0
     acked_ok: int = 0
     acks_in_window: int = 0
@@ -180,6 +193,8 @@ class RunResult:
     stored: int | None = None  # right after the drain
     stored_final: int | None = None  # once the count stopped growing
     stored_conversations: int | None = None
+    acked_ids: list[str] = field(default_factory=list)
+    acked_not_stored: int | None = None  # acknowledged message ids missing from the database
 
     @property
     def foreign_cpu_s(self) -> float:
@@ -217,6 +232,9 @@ class Load:
         result = self.result
         if isinstance(data, dict) and data.get("ok") is True:
             result.acked_ok += 1
+            message = data.get("message")
+            if isinstance(message, dict) and isinstance(message.get("id"), str):
+                result.acked_ids.append(message["id"])
             result.ack_ms.append((now - sent_at) * 1000)
             result.ack_times.append(now)
             if self.in_window(now):
@@ -233,6 +251,8 @@ class Load:
         text = message.get("text") if isinstance(message, dict) else None
         # Text is "bench <key> t=<perf_counter_ns at emit>".
         parts = text.split() if isinstance(text, str) else []
+        if parts[:1] == ["warmup"]:
+            return  # a conversation started before the measured window
         if len(parts) != 3 or parts[0] != "bench" or not parts[2].startswith("t=") or parts[1] not in self.sent_at:
             result.unexpected += 1
             return
@@ -284,7 +304,14 @@ async def send(client: socketio.AsyncClient, load: Load, key: str, first: bool) 
 
 
 async def visitor_loop(
-    index: int, client: socketio.AsyncClient, load: Load, start: float, rate: float, duration: float, offset: float
+    index: int,
+    client: socketio.AsyncClient,
+    load: Load,
+    start: float,
+    rate: float,
+    duration: float,
+    offset: float,
+    warmed: bool = False,
 ) -> None:
     interval = 1.0 / rate
     end = start + duration
@@ -297,7 +324,7 @@ async def visitor_loop(
         if delay > 0:
             await asyncio.sleep(delay)
         load.result.send_lag_ms.append(max(0.0, time.perf_counter() - due) * 1000)
-        acked = await send(client, load, f"v{index}-{seq}", first=seq == 0)
+        acked = await send(client, load, f"v{index}-{seq}", first=seq == 0 and not warmed)
         if acked is not None:
             # The conversation must exist before the next message (as the widget does).
             try:
@@ -320,10 +347,35 @@ async def connect(url: str, namespace: str, headers: dict[str, str]) -> socketio
     return client
 
 
+async def warm_up(clients: list[socketio.AsyncClient]) -> None:
+    """Start every conversation before the measured window (steady state only)."""
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def first(index: int, client: socketio.AsyncClient) -> None:
+        async with gate:
+            for attempt in range(20):
+                ack = await client.call(
+                    "message", {"client_id": f"warm{index}", "text": "warmup"}, namespace="/visitor", timeout=60
+                )
+                if isinstance(ack, dict) and ack.get("ok"):
+                    return
+                await asyncio.sleep(0.5 * (attempt + 1))  # refused (busy): back off like the widget
+            raise RuntimeError(f"warm-up message of visitor {index} was never accepted")
+
+    await asyncio.gather(*(first(i, c) for i, c in enumerate(clients)))
+
+
 async def run_load(
-    target: Target, visitors: int, agents: int, rate: float, duration: float, seed: int, drain: float
+    target: Target,
+    visitors: int,
+    agents: int,
+    rate: float,
+    duration: float,
+    seed: int,
+    drain: float,
+    warmup: bool = False,
 ) -> RunResult:
-    result = RunResult(target, visitors, agents, duration)
+    result = RunResult(target, visitors, agents, duration, rate)
     load = Load(result)
     rng = random.Random(seed)
     agent_clients: list[socketio.AsyncClient] = []
@@ -346,6 +398,8 @@ async def run_load(
                 return await connect(target.url, "/visitor", {"User-Agent": "chat-latency-bench"})
 
         visitor_clients.extend(await asyncio.gather(*(bounded() for _ in range(visitors))))
+        if warmup:
+            await warm_up(visitor_clients)
         result.connect_s = time.perf_counter() - connecting
 
         start = time.perf_counter() + 1.0
@@ -358,7 +412,7 @@ async def run_load(
         host_before = host_busy_seconds()
         measured_from = time.perf_counter()
         senders = [
-            visitor_loop(i, client, load, start, rate, duration, rng.uniform(0, 1.0 / rate))
+            visitor_loop(i, client, load, start, rate, duration, rng.uniform(0, 1.0 / rate), warmup)
             for i, client in enumerate(visitor_clients)
         ]
         await asyncio.gather(*senders)
@@ -383,10 +437,15 @@ async def run_load(
 
 
 class RelayProcess:
+    label = "bare relay"
+
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
-        self.log_path = workdir / f"bare-relay-{self.port}.log"
+        self.log_path = workdir / f"{self.label.replace(' ', '-')}-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(REPO / "bench" / "bare_relay.py"), "--port", str(self.port)]
 
     @property
     def url(self) -> str:
@@ -395,18 +454,18 @@ class RelayProcess:
     def start(self) -> RelayProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, str(REPO / "bench" / "bare_relay.py"), "--port", str(self.port)],
+                self.command(),
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
-        wait_for(self._ready, 30, what=f"bare relay on {self.url} (log: {self.log_path})")
+        wait_for(self._ready, 30, what=f"{self.label} on {self.url} (log: {self.log_path})")
         return self
 
     def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            raise RuntimeError(f"bare relay exited: {self.log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"{self.label} exited: {self.log_path.read_text()[-2000:]}")
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=1) as response:  # noqa: S310
                 return bool(response.status == 200)
@@ -423,6 +482,30 @@ class RelayProcess:
                 self.proc.wait()
 
 
+class NodeRelayProcess(RelayProcess):
+    """bench/relay_node.js: socket.io 4.8 on Node.js, installed from bench/package-lock.json."""
+
+    label = "node relay"
+
+    def command(self) -> list[str]:
+        return ["node", str(REPO / "bench" / "relay_node.js"), "--port", str(self.port)]
+
+    def start(self) -> RelayProcess:
+        ensure_node_modules()
+        return super().start()
+
+
+def ensure_node_modules() -> None:
+    bench = REPO / "bench"
+    if (bench / "node_modules" / "socket.io" / "package.json").exists():
+        return
+    if shutil.which("npm") is None:
+        raise RuntimeError("the Node.js relay needs node and npm (Node.js 18+)")
+    install = "ci" if (bench / "package-lock.json").exists() else "install"
+    print(f"installing the Node.js relay's packages (npm {install} in {bench}) ...", flush=True)
+    subprocess.run(["npm", install, "--no-audit", "--no-fund", "--loglevel=error"], cwd=bench, check=True)
+
+
 def count_stored(result: RunResult, uri: str, database: str, quiet_s: float = 3.0, limit_s: float = 180.0) -> None:
     """Stored messages now, and again once the count stopped growing (the server may still be catching up)."""
     with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
@@ -437,6 +520,11 @@ def count_stored(result: RunResult, uri: str, database: str, quiet_s: float = 3.
                 last, quiet_since = now, time.monotonic()
         result.stored_final = last
         result.stored_conversations = db.conversations.count_documents({})
+        found = 0
+        for at in range(0, len(result.acked_ids), 1000):
+            chunk = result.acked_ids[at : at + 1000]
+            found += db.messages.count_documents({"_id": {"$in": chunk}})
+        result.acked_not_stored = len(result.acked_ids) - found
 
 
 def code_revision() -> str:
@@ -506,15 +594,16 @@ def print_report(results: list[RunResult], args: argparse.Namespace, notes: list
             )
         if r.stored is not None and r.stored_final is not None:
             # Every ok ack must have its message stored; in the end every sent message should be stored.
-            if r.stored < r.acked_ok:
-                verdict = f"ACKED BUT NOT STORED: {r.acked_ok - r.stored}"
-            elif r.stored_final < r.sent:
-                verdict = f"NOT STORED: {r.sent - r.stored_final}"
+            if r.acked_not_stored:
+                verdict = f"ACKED BUT NOT STORED: {r.acked_not_stored}"
+            elif r.stored_final < r.sent - sum(r.ack_errors.values()):
+                verdict = f"NOT STORED: {r.sent - sum(r.ack_errors.values()) - r.stored_final}"
             else:
                 verdict = "OK"
             print(
                 f"  MongoDB: {r.stored} messages stored at the end of the drain ({r.acked_ok} ok acks), "
-                f"{r.stored_final} once the server's backlog settled ({r.sent} sent) -> {verdict}; "
+                f"{r.stored_final} once the server's backlog settled ({r.sent} sent, "
+                f"{sum(r.ack_errors.values())} refused) -> {verdict}; "
                 f"{r.stored_conversations} conversations (expected {r.visitors})"
             )
         print(f"  visitors connected in {r.connect_s:.2f} s")
@@ -534,7 +623,12 @@ def print_report(results: list[RunResult], args: argparse.Namespace, notes: list
         print()
 
     by_name = {r.target.name: r for r in results}
-    chat, bare = by_name.get("chat server"), by_name.get("bare relay")
+    chat, bare, node = by_name.get("chat server"), by_name.get("bare relay"), by_name.get("node relay")
+    if chat and node and chat.delivery_ms and node.delivery_ms:
+        print(
+            f"p99 delivery ratio chat/node: {percentile(chat.delivery_ms, 99) / percentile(node.delivery_ms, 99):.2f}x "
+            f"(node {percentile(node.delivery_ms, 99):.2f} ms)"
+        )
     if chat and bare and chat.delivery_ms and bare.delivery_ms:
         chat_p99, bare_p99 = percentile(chat.delivery_ms, 99), percentile(bare.delivery_ms, 99)
         ratio = chat_p99 / bare_p99
@@ -544,6 +638,7 @@ def print_report(results: list[RunResult], args: argparse.Namespace, notes: list
             f"{percentile(chat.delivery_ms, 50) / percentile(bare.delivery_ms, 50):.2f}x)"
         )
         ok = ratio <= TARGET_RATIO and chat.delivered >= chat.expected_deliveries and not chat.missing_acks
+        ok = ok and not chat.acked_not_stored
         verdict = "MEETS" if ok else "MISSES"
         print(
             f"verdict: chat server {verdict} the target p99 <= {TARGET_RATIO}x bare relay "
@@ -585,21 +680,136 @@ def saturation_notes(results: Iterable[RunResult]) -> list[str]:
 # --- main -----------------------------------------------------------------------------------
 
 
+JSON_NAMES = {"bare relay": "bare", "node relay": "node", "chat server": "chat"}
+CAPACITY_ACK_P99_MS = 100.0
+
+
+def target_json(r: RunResult) -> dict[str, Any]:
+    def ms(values: list[float], pct: float) -> float | None:
+        value = percentile(values, pct)
+        return None if math.isnan(value) else round(value, 3)
+
+    body: dict[str, Any] = {
+        "offered_msgs_per_s": round(r.visitors * r.rate, 1),
+        "sent": r.sent,
+        "acked": r.acked_ok,
+        "refused": dict(r.ack_errors),
+        "missing_acks": r.missing_acks,
+        "delivered": r.delivered,
+        "acked_msgs_per_s": round(r.acks_in_window / r.duration, 1),
+        "p50_ms": ms(r.delivery_ms, 50),
+        "p95_ms": ms(r.delivery_ms, 95),
+        "p99_ms": ms(r.delivery_ms, 99),
+        "ack_p50_ms": ms(r.ack_ms, 50),
+        "ack_p99_ms": ms(r.ack_ms, 99),
+        "cpu_s": {label: round(v, 2) for label, v in r.cpu_s.items()},
+        "foreign_cpu_share": round(r.foreign_cpu_s / r.measured_s, 2) if r.measured_s else None,
+        "client_cpu_share": round(r.client_cpu_s / r.measured_s, 2) if r.measured_s else None,
+    }
+    if r.stored is not None:
+        body["stored"] = r.stored_final
+        body["acked_not_stored"] = r.acked_not_stored
+    return body
+
+
+def sustained(r: RunResult) -> bool:
+    """Acked and stored at the offered rate with ack p99 within the limit."""
+    offered = r.visitors * r.rate * r.duration
+    return (
+        not r.ack_errors
+        and not r.missing_acks
+        and not r.acked_not_stored
+        and r.acks_in_window >= 0.95 * offered
+        and percentile(r.ack_ms, 99) <= CAPACITY_ACK_P99_MS
+    )
+
+
+def find_capacity(target: Target, args: argparse.Namespace, secantus: SecantusProcess, server: ServerProcess) -> Any:
+    """Raise the offered rate (x1.25 a step) until a step is not sustained; bisect once between."""
+    steps: list[dict[str, Any]] = []
+    best = 0.0
+
+    def step(total: float) -> bool:
+        nonlocal best
+        rate = total / args.conversations
+        print(f"capacity step: {total:.0f} msg/s offered ({args.conversations} x {rate:.2f}) ...", flush=True)
+        r = asyncio.run(
+            run_load(target, args.conversations, args.agents, rate, args.duration, args.seed, args.drain, True)
+        )
+        count_stored(r, secantus.uri, server.database, limit_s=30.0)
+        ok = sustained(r)
+        achieved = r.acks_in_window / r.duration
+        print(
+            f"  acked {achieved:.0f}/s, ack p99 {percentile(r.ack_ms, 99):.1f} ms, delivery p99 "
+            f"{percentile(r.delivery_ms, 99):.1f} ms, refused {dict(r.ack_errors)}, acked-not-stored "
+            f"{r.acked_not_stored}, client CPU {r.client_cpu_s / r.measured_s * 100:.0f}% -> "
+            f"{'sustained' if ok else 'NOT sustained'}",
+            flush=True,
+        )
+        steps.append({"offered_msgs_per_s": round(total, 1), "sustained": ok, **target_json(r)})
+        if ok:
+            best = max(best, achieved)
+        return ok
+
+    total = float(args.capacity_start)
+    last_ok = 0.0
+    while total <= args.capacity_max and step(total):
+        last_ok = total
+        total *= 1.25
+    if last_ok and total <= args.capacity_max:
+        step((last_ok + total) / 2)
+    found: dict[str, Any] = {"capacity_msgs_per_s": round(best, 1), "ack_p99_limit_ms": CAPACITY_ACK_P99_MS}
+    if args.overload and best:
+        total = best * args.overload
+        rate = total / args.conversations
+        print(f"overload: {total:.0f} msg/s offered ({args.overload:g}x capacity) for {args.overload_duration:g} s ...")
+        r = asyncio.run(
+            run_load(target, args.conversations, args.agents, rate, args.overload_duration, args.seed, args.drain, True)
+        )
+        count_stored(r, secantus.uri, server.database, limit_s=60.0)
+        achieved = r.acks_in_window / r.duration
+        found["overload"] = {
+            "factor": args.overload,
+            "achieved_msgs_per_s": round(achieved, 1),
+            "achieved_share_of_capacity": round(achieved / best, 3),
+            **target_json(r),
+        }
+        print(
+            f"  achieved {achieved:.0f}/s = {achieved / best * 100:.0f}% of capacity; refused {dict(r.ack_errors)}; "
+            f"acked but not stored {r.acked_not_stored}"
+        )
+    found["steps"] = steps
+    return found
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--conversations", type=int, default=200, help="visitor clients, one conversation each")
     parser.add_argument("--rate", type=float, default=1.0, help="messages per second per visitor")
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of sending per target")
     parser.add_argument("--agents", type=int, default=1, help="agent clients (each receives every message)")
-    parser.add_argument("--only", choices=["chat", "bare"], help="run one target only")
+    parser.add_argument("--only", choices=["chat", "bare", "node"], action="append", help="run these targets only")
     parser.add_argument("--seed", type=int, default=1, help="seed for the start offsets")
     parser.add_argument(
         "--drain", type=float, default=30.0, help="seconds to wait after sending for late acks/deliveries"
     )
+    parser.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    parser.add_argument(
+        "--find-capacity", action="store_true", help="chat server only: highest rate with ack p99 <= 100 ms"
+    )
+    parser.add_argument("--capacity-start", type=float, default=250.0, help="first offered rate (msg/s)")
+    parser.add_argument("--capacity-max", type=float, default=6000.0, help="stop raising the rate here (msg/s)")
+    parser.add_argument(
+        "--overload", type=float, default=0.0, help="with --find-capacity: then offer this multiple of capacity"
+    )
+    parser.add_argument("--overload-duration", type=float, default=30.0, help="seconds of the overload run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, database)")
     args = parser.parse_args(argv)
     if args.conversations < 1 or args.rate <= 0 or args.duration <= 0 or args.agents < 1:
         parser.error("--conversations and --agents must be >= 1, --rate and --duration > 0")
+    if args.find_capacity:
+        args.only = ["chat"]
+    args.only = set(args.only or ["bare", "node", "chat"])
     return args
 
 
@@ -608,49 +818,55 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="chat-latency-"))
     secantus = SecantusProcess(workdir / "db")
     server = ServerProcess("", workdir / "server", env_extra={"CHAT_LOG_LEVEL": "WARNING"})
-    relay = RelayProcess(workdir)
+    relays = {"bare": RelayProcess(workdir), "node": NodeRelayProcess(workdir)}
     results: list[RunResult] = []
     notes: list[str] = []
+    payload: dict[str, Any] = {"targets": {}}
     try:
         print(f"workdir {workdir}; chat_service code at {code_revision()}", flush=True)
-        if args.only != "bare":
+        if "chat" in args.only:
             secantus.start()
             server.mongodb_uri = secantus.uri
             server.start()
             server.create_user(AGENT_EMAIL, AGENT_PASSWORD)
             print(f"chat server {server.url} (pid {server.proc.pid if server.proc else '?'}), log {server.log_path}")
-        if args.only != "chat":
-            relay.start()
-            print(f"bare relay  {relay.url} (pid {relay.proc.pid if relay.proc else '?'}), log {relay.log_path}")
-
         targets: list[Target] = []
-        if args.only != "chat":
-            assert relay.proc is not None
-            targets.append(Target("bare relay", relay.url, {}, {"relay": relay.proc.pid}))
-        if args.only != "bare":
+        for name, relay in relays.items():
+            if name in args.only:
+                relay.start()
+                assert relay.proc is not None
+                print(f"{relay.label:<11} {relay.url} (pid {relay.proc.pid}), log {relay.log_path}")
+                targets.append(Target(relay.label, relay.url, {}, {relay.label: relay.proc.pid}))
+        if "chat" in args.only:
             assert server.proc is not None
             assert secantus.proc is not None
             cookie = asyncio.run(login(server, AGENT_EMAIL, AGENT_PASSWORD))
             processes = {"chat server": server.proc.pid, "secantusd": secantus.proc.pid}
             targets.append(Target("chat server", server.url, {"Cookie": f"chat_session={cookie}"}, processes))
 
-        for target in targets:
-            print(f"running {target.name} ...", flush=True)
-            result = asyncio.run(
-                run_load(target, args.conversations, args.agents, args.rate, args.duration, args.seed, args.drain)
-            )
-            if target.name == "chat server":
-                count_stored(result, secantus.uri, server.database)
-            results.append(result)
+        if args.find_capacity:
+            payload.update(find_capacity(targets[-1], args, secantus, server))
+            print(f"capacity: {payload['capacity_msgs_per_s']} msg/s sustained with ack p99 <= 100 ms")
+        else:
+            for target in targets:
+                print(f"running {target.name} ...", flush=True)
+                result = asyncio.run(
+                    run_load(target, args.conversations, args.agents, args.rate, args.duration, args.seed, args.drain)
+                )
+                if target.name == "chat server":
+                    count_stored(result, secantus.uri, server.database)
+                results.append(result)
+                payload["targets"][JSON_NAMES[target.name]] = target_json(result)
 
         notes.extend(saturation_notes(results))
-        if args.only != "bare" and not server.alive():
+        if "chat" in args.only and not server.alive():
             notes.append(f"chat server process died during the run (log: {server.log_path})")
         # Stop first, so what the servers log while shutting down is checked too.
-        relay.stop()
+        for relay in relays.values():
+            relay.stop()
         server.stop()
         secantus.stop()
-        if args.only != "bare":
+        if "chat" in args.only:
             count, lines = log_problems(server.logs())
             if count:
                 notes.append(f"chat server log has {count} warning/error line(s) ({server.log_path}):")
@@ -660,14 +876,23 @@ def main(argv: list[str] | None = None) -> int:
             if count:
                 notes.append(f"secantusd log has {count} warning/error line(s) ({db_log}):")
                 notes.extend("  " + line for line in lines)
-        if args.only != "chat":
-            count, lines = log_problems(relay.log_path.read_text(errors="replace"))
-            if count:
-                notes.append(f"bare relay log has {count} warning/error line(s) ({relay.log_path}):")
-                notes.extend("  " + line for line in lines)
-        print_report(results, args, notes)
+        for name, relay in relays.items():
+            if name in args.only:
+                count, lines = log_problems(relay.log_path.read_text(errors="replace"))
+                if count:
+                    notes.append(f"{relay.label} log has {count} warning/error line(s) ({relay.log_path}):")
+                    notes.extend("  " + line for line in lines)
+        if results:
+            print_report(results, args, notes)
+        else:
+            for note in notes:
+                print(f"NOTE: {note}")
+        payload["notes"] = notes
+        if args.json:
+            print(json.dumps(payload))
     finally:
-        relay.stop()
+        for relay in relays.values():
+            relay.stop()
         server.stop()
         secantus.stop()
         if args.keep:

@@ -18,12 +18,13 @@ from chat_service.api.middleware import Handler, errors_middleware, hide_server_
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
-from chat_service.drain import add_drain
+from chat_service.drain import DRAIN, add_drain
 from chat_service.embedded import start_embedded
 from chat_service.erasure import ENDINGS, EndingsWatcher
 from chat_service.limits import limits_context
 from chat_service.logging import get_logger, own_config
 from chat_service.metrics import add_metrics
+from chat_service.pipeline import WritePipeline
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.schemas import socket_json
@@ -43,6 +44,7 @@ from retention.subject import DataSubjectRequests
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
+PIPELINE = web.AppKey("pipeline", WritePipeline)
 EMBEDDED_URI_FILE = "secantusd.uri"
 
 
@@ -158,6 +160,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(wellknown.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
+    app.cleanup_ctx.append(pipeline_context)
     app.cleanup_ctx.append(services_context)
     app.cleanup_ctx.append(agent_namespace.sweeper_context)
     app.cleanup_ctx.append(limits_context)
@@ -177,7 +180,7 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
         embedded = await start_embedded(settings.data_dir)
         uri = embedded.uri
         (settings.data_dir / EMBEDDED_URI_FILE).write_text(uri)
-    db = Database(make_client(uri, settings.mongodb_timeout_ms), settings.mongodb_database)
+    db = Database(make_client(uri, settings.mongodb_timeout_ms, settings.mongodb_pool_size), settings.mongodb_database)
     try:
         app[DATABASE] = db
         yield
@@ -187,6 +190,22 @@ async def database_context(app: web.Application) -> AsyncIterator[None]:
             (settings.data_dir / EMBEDDED_URI_FILE).unlink(missing_ok=True)
             await embedded.stop()
             log.info("embedded_db_stopped")
+
+
+async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
+    """The write pipeline (group commit): started before the handlers, drained before the database closes."""
+    settings = app[SETTINGS]
+    pipeline = WritePipeline(
+        app[DATABASE], max_batch=settings.write_batch_max, max_wait_s=settings.write_queue_max_wait_ms / 1000
+    )
+    pipeline.start()
+    app[PIPELINE] = pipeline
+    # On SIGTERM the drain stores and acknowledges what is queued before the sockets close.
+    app[DRAIN].add_flush_hook(pipeline.stop)
+    try:
+        yield
+    finally:
+        await pipeline.stop()
 
 
 async def services_context(app: web.Application) -> AsyncIterator[None]:
@@ -204,7 +223,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys),
+        conversations=Conversations(
+            db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys, pipeline=app[PIPELINE]
+        ),
         accounts=Accounts(
             db,
             idle_minutes=settings.session_idle_minutes,

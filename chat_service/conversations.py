@@ -20,6 +20,7 @@ from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRi
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
+from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
 from chat_service.validation import VisitorMessageIn
 
@@ -125,8 +126,11 @@ class Conversations:
         clock: Callable[[], datetime] = utcnow,
         key_cache: DataKeyCache | None = None,
         hmac_keys: HmacKeys | None = None,
+        pipeline: WritePipeline | None = None,
     ):
         self._db = db
+        # Without a running pipeline (CLI tools, tests) each message is written as its own batch.
+        self._pipeline = pipeline or WritePipeline(db)
         self._hmac = hmac_keys
         self._keys = keys
         self._resume = timedelta(days=resume_days)
@@ -186,23 +190,34 @@ class Conversations:
         )
 
     async def _store(
-        self, key: DataKey, message: Message, announce: Announce | None = None
-    ) -> tuple[MessageView, bool, bool]:
-        """Store once; returns the view, whether it is new, and whether it reopened the conversation.
+        self,
+        key: DataKey,
+        message: Message,
+        announce: Announce | None = None,
+        *,
+        counted: bool = True,
+        admitted: bool = False,
+    ) -> tuple[MessageView, bool, Conversation | None]:
+        """Store once through the write pipeline; returns the view, whether it is new, and the
+        conversation if this message reopened it.
 
-        `announce` runs as soon as a new message is durably stored, before the conversation's
-        bookkeeping write: recipients see it one database round trip sooner.
+        `announce` runs as soon as the batch holding a new message is journaled, before the
+        conversations' bookkeeping write: recipients see it one database round trip sooner. The
+        return (the ack) waits for the bookkeeping too. `counted=False` for a first message, which
+        the conversation it created already counts.
         """
-        stored, is_new = await self._db.messages.insert_once(message)
-        view = self._view(key, stored)
-        reopened = False
-        if is_new:
-            if announce is not None:
-                await announce(view)
-            reopened = await self._db.conversations.record_message(
-                message.conversation_id, message.id, message.created_at, reopen=message.sender == "visitor"
-            )
-        return view, is_new, reopened
+        pending = self._pipeline.submit(
+            message, reopen=message.sender == "visitor" and counted, counted=counted, admitted=admitted
+        )
+        with self._pipeline.caller():
+            stored = await pending.stored
+            view = self._view(key, stored.message)
+            try:
+                if stored.is_new and announce is not None:
+                    await announce(view)
+            finally:
+                reopened = await pending.done
+        return view, stored.is_new, reopened
 
     # --- visitors ------------------------------------------------------------------------------
 
@@ -213,12 +228,15 @@ class Conversations:
         conversation it already started instead of starting another; the client id is a
         128-bit random value only that browser knows, so it may stand in for the token once.
         """
+        # Refuse an overload before anything is written: once the conversation is stored, its
+        # first message is queued whatever the load (never a conversation without it).
+        self._pipeline.admit()
         first_client_hash = None
         if len(first.client_id) >= MIN_RECOVERABLE_CLIENT_ID:
             first_client_hash = hash_token("first-message:" + first.client_id)
             earlier = await self._db.conversations.by_first_client(first_client_hash)
             if earlier is not None:
-                return await self._restart(earlier, first.client_id)
+                return await self._restart(earlier, first)
         now = self._clock()
         conversation_id = new_conversation_id()
         key, wrapped = self._keys.current().new_data_key(conversation_id)
@@ -262,27 +280,33 @@ class Conversations:
             earlier = await self._db.conversations.by_first_client(first_client_hash or "")
             if earlier is None:
                 raise StorageUnavailable()
-            return await self._restart(earlier, first.client_id)
+            return await self._restart(earlier, first)
         self._cache.put(conversation_id, key)
-        # Counted in the conversation already: one write fewer on the first message.
-        stored, _ = await self._db.messages.insert_once(message)
-        return Started(conv, self._view(key, stored), f"{conversation_id}.{secret}")
+        # Counted in the conversation already: no bookkeeping write for the first message.
+        view, _, _ = await self._store(key, message, counted=False, admitted=True)
+        return Started(conv, view, f"{conversation_id}.{secret}")
 
-    async def _restart(self, conv: Conversation, client_id: str) -> Started:
+    async def _restart(self, conv: Conversation, resent: VisitorMessageIn) -> Started:
         """Answer a resent first message: same conversation and message, a fresh token."""
+        client_id = resent.client_id
         first = await self._db.messages.by_client_id(conv.id, "visitor", client_id)
         # A copy arriving at the same moment may find the conversation a moment before its first
-        # message is stored by the other: give it that moment, then ask the client to retry.
+        # message is stored by the other: give it that moment.
         deadline = asyncio.get_running_loop().time() + 2.0
         while first is None and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
             first = await self._db.messages.by_client_id(conv.id, "visitor", client_id)
+        key = await self._data_key(conv.id)
         if first is None:
-            raise StorageUnavailable()
+            # The conversation was stored but its first message was not (the write failed, or
+            # the process died in between): this resend carries it. The unique index keeps one.
+            message = self._seal_message(key, conv.id, "visitor", client_id, resent.text)
+            view, _, _ = await self._store(key, message, counted=False)
+        else:
+            view = self._view(key, first)
         secret = new_secret()
         await self._db.conversations.replace_resume(conv.id, hash_token(secret), self._clock() + self._resume)
-        key = await self._data_key(conv.id)
-        return Started(conv, self._view(key, first), f"{conv.id}.{secret}", is_new=False)
+        return Started(conv, view, f"{conv.id}.{secret}", is_new=False)
 
     async def resume(self, token: str) -> tuple[Conversation, list[MessageView]]:
         conversation_id = self.conversation_for_token_format(token)
@@ -314,8 +338,7 @@ class Conversations:
         """
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "visitor", client_id, text)
-        view, is_new, reopened = await self._store(key, message, announce)
-        return view, is_new, (await self.get(conversation_id)) if reopened else None
+        return await self._store(key, message, announce)
 
     async def forget(self, conversation_id: str) -> Conversation | None:
         """The visitor's "forget this device": the conversation ends for the visitor.

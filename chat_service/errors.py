@@ -111,6 +111,16 @@ class StorageUnavailable(ChatError):
     default_message = "The message could not be stored right now; please retry."
 
 
+class Overloaded(StorageUnavailable):
+    """The write queue is full in time: resend (same `client_id`) after `details.retry_after` seconds."""
+
+    default_message = "The service is busy; please resend this message in a moment."
+
+    def __init__(self, retry_after: int):
+        super().__init__(details={"retry_after": retry_after})
+        self.retry_after = retry_after
+
+
 class DecryptionFailed(ChatError):
     """Raised when a ciphertext does not authenticate (tampered, moved or wrong key)."""
 

@@ -115,6 +115,9 @@ class Settings:
     drain_grace_seconds: int = 20
     metrics_listen: tuple[str, int] | None = None
     metrics_token_file: Path | None = None
+    mongodb_pool_size: int = 8
+    write_queue_max_wait_ms: int = 2000
+    write_batch_max: int = 256
 
     @property
     def embedded(self) -> bool:
@@ -230,6 +233,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_METRICS_TOKEN_FILE",
         "File holding a bearer token; when set, `/metrics` is also served on the main port to that token.",
     ),
+    "mongodb_pool_size": ("CHAT_MONGODB_POOL_SIZE", "Most connections to the database per process (keep it small)."),
+    "write_queue_max_wait_ms": (
+        "CHAT_WRITE_QUEUE_MAX_WAIT_MS",
+        "Longest a message may wait to be written (ms); beyond it new ones get `unavailable` + `retry_after`.",
+    ),
+    "write_batch_max": ("CHAT_WRITE_BATCH_MAX", "Most messages the write pipeline stores in one batch."),
 }
 
 
@@ -386,6 +395,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "drain_grace_seconds": _parse_int(5, 600),
     "metrics_listen": _parse_listen,
     "metrics_token_file": _parse_token_file,
+    "mongodb_pool_size": _parse_int(2, 500),
+    "write_queue_max_wait_ms": _parse_int(1, 600_000),
+    "write_batch_max": _parse_int(1, 10_000),
 }
 
 

@@ -215,21 +215,6 @@ class MessageStore:
         self._col = db.messages
 
     @translate_errors
-    async def insert_once(self, message: Message) -> tuple[Message, bool]:
-        """Store a message unless this sender already sent this client id here.
-
-        Returns the stored message (the earlier one on a resend) and whether it is new.
-        """
-        try:
-            await self._col.insert_one(message_to_doc(message))
-            return message, True
-        except DuplicateKeyError:
-            earlier = await self.by_client_id(message.conversation_id, message.sender, message.client_id)
-            if earlier is None:  # the duplicate was on _id itself: astronomically unlikely
-                raise
-            return earlier, False
-
-    @translate_errors
     async def by_client_id(self, conversation_id: str, sender: str, client_id: str) -> Message | None:
         doc = await self._col.find_one({"conversation_id": conversation_id, "sender": sender, "client_id": client_id})
         return None if doc is None else _message_from_doc(doc)

@@ -25,6 +25,9 @@ T = TypeVar("T")
 DURABLE = WriteConcern(w="majority", j=True)
 # SecantusDB closes connections idle for 300 s; retire ours first.
 MAX_IDLE_MS = 240_000
+# SecantusDB serialises requests and gets slower per request as concurrency grows: messages go
+# through one writer (the write pipeline), and a small pool bounds everything else.
+DEFAULT_POOL_SIZE = 8
 
 
 def translate_errors(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -74,6 +77,7 @@ class Database:
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
         from chat_service.storage.audit import AuditStore
+        from chat_service.storage.batches import BatchStore
         from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
@@ -98,6 +102,7 @@ class Database:
         self.bulk = BulkLoader(self.db)
         self.endings = ErasureFeedStore(self.db)
         self.rate_counters = RateCounterStore(self.db)
+        self.batches = BatchStore(self.client, self.db)
 
     async def ping(self) -> None:
         try:
@@ -150,11 +155,12 @@ class Database:
         await self.client.close()
 
 
-def make_client(uri: str, timeout_ms: int) -> AsyncMongoClient[dict[str, Any]]:
+def make_client(uri: str, timeout_ms: int, pool_size: int = DEFAULT_POOL_SIZE) -> AsyncMongoClient[dict[str, Any]]:
     return AsyncMongoClient(
         uri,
         tz_aware=True,
         maxIdleTimeMS=MAX_IDLE_MS,
+        maxPoolSize=pool_size,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=min(timeout_ms, 10_000),
         w="majority",

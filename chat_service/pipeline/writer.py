@@ -1,0 +1,313 @@
+"""Group commit: one writer per process stores what is queued as one batch.
+
+Natural batching (as PostgreSQL's WAL writer and the LMAX Disruptor do it): when idle the writer
+flushes a message at once; while a flush runs, new messages queue, and the next flush takes all
+of them (up to `max_batch`). SecantusDB serialises requests and slows down as concurrency grows,
+so one `insert_many` plus one `bulk_write` per batch beats one write per message by far.
+
+Every caller awaits its own outcome, in two steps: `stored` once the batch's `insert_many` is
+journaled (the message may be announced), `done` once its conversation's bookkeeping is too (the
+message may be acknowledged). When the oldest message not yet written (queued, or in the batch
+being flushed) has waited longer than `max_wait`, new messages are refused at once with a
+`retry_after`, so an overload queues no more than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from chat_service.errors import NotFound, Overloaded, StorageUnavailable
+from chat_service.logging import get_logger
+from chat_service.models import Conversation, Message
+from chat_service.storage import Database
+from chat_service.storage.batches import Activity, Inserted
+
+log = get_logger(__name__)
+MAX_RETRY_AFTER_S = 30
+STOP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True)
+class Stored:
+    message: Message  # the earlier copy when this was a resend
+    is_new: bool
+
+
+@dataclass(eq=False)
+class Pending:
+    """One message on its way to disk; the caller awaits `stored`, then `done`."""
+
+    message: Message
+    reopen: bool  # a visitor message: reopens its conversation if closed
+    counted: bool  # False for a first message, already counted in the conversation it created
+    queued_at: float
+    stored: asyncio.Future[Stored] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    # The conversation if this message reopened it, else None.
+    done: asyncio.Future[Conversation | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.message.conversation_id, self.message.sender, self.message.client_id)
+
+    def fail(self, exc: BaseException) -> None:
+        """Fail whichever step is still open; `done` is only awaited once `stored` succeeded."""
+        if not self.stored.done():
+            self.stored.set_exception(exc)
+        elif self.stored.exception() is None and not self.done.done():
+            self.done.set_exception(exc)
+
+
+class WritePipeline:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 256,
+        max_wait_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._db = db
+        self._max_batch = max_batch
+        self._max_wait = max_wait_s
+        self._clock = clock
+        self._queue: deque[Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._callers = 0
+        self._flushing_since: float | None = None  # queued_at of the oldest message being written
+        self._flushing = 0  # messages in the batch being written
+        self._pace = 0.0  # messages written per second, smoothed over recent flushes
+        self._flush_started = 0.0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Figures for logs and benchmarks.
+        self.batches = 0
+        self.largest_batch = 0
+        self.refused = 0
+
+    # --- life cycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._writer is None:
+            self._closing = False
+            self._writer = asyncio.create_task(self._run(), name="write-pipeline")
+
+    async def stop(self) -> None:
+        """Refuse new messages, flush everything queued, and wait until its callers are answered."""
+        if self._closing and self._writer is None:
+            return
+        self._closing = True
+        self._wakeup.set()
+        if self._writer is not None:
+            await self._writer
+            self._writer = None
+        # Callers resume on their own: give them a bounded moment to send their answers.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(STOP_GRACE_S):
+                await self._idle.wait()
+        log.info("write_pipeline_stopped", batches=self.batches, largest_batch=self.largest_batch, refused=self.refused)
+
+    # --- callers -------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def caller(self) -> Iterator[None]:
+        """Bracket a caller's await of its outcome, so `stop` waits until it has its answer."""
+        self._callers += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._callers -= 1
+            if self._callers == 0:
+                self._idle.set()
+
+    def admit(self) -> None:
+        """Raise `Overloaded` now if a new message would be refused (before writing anything else)."""
+        if self._closing:
+            raise Overloaded(1)
+        now = self._clock()
+        # The oldest message not yet written: in the batch being flushed, else first in line. A
+        # slow flush counts too, or callers would pile up behind it unbounded.
+        oldest = self._flushing_since
+        if self._queue and (oldest is None or self._queue[0].queued_at < oldest):
+            oldest = self._queue[0].queued_at
+        waited = 0.0 if oldest is None else now - oldest
+        # A queue that grew faster than the writer drains it would hold a newcomer longer than
+        # the limit even while its oldest entry is young: estimate that wait from the pace of
+        # recent flushes.
+        ahead = len(self._queue) + self._flushing
+        pace = self._pace
+        if self._flushing >= self._max_batch and now > self._flush_started:
+            # A full batch still being written bounds the pace now (a flood from idle).
+            live = self._flushing / (now - self._flush_started)
+            pace = min(pace, live) if pace else live
+        expected = ahead / pace if pace else 0.0
+        if waited > self._max_wait or expected > self._max_wait:
+            self.refused += 1
+            raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(max(waited, expected)))))
+
+    def submit(self, message: Message, *, reopen: bool, counted: bool = True, admitted: bool = False) -> Pending:
+        """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping.
+
+        `admitted`: the caller already passed `admit` and wrote something this message must
+        follow (a new conversation's first message): it is queued whatever the load.
+        """
+        if not admitted:
+            self.admit()
+        pending = Pending(message, reopen, counted, self._clock())
+        self._queue.append(pending)
+        if self._writer is None:
+            # No writer running (a CLI or a test without a server): write this one now.
+            self._writer = asyncio.create_task(self._run_once(), name="write-pipeline-once")
+        self._wakeup.set()
+        return pending
+
+    # --- the writer ----------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            await self._flush(self._take())
+
+    async def _run_once(self) -> None:
+        try:
+            while self._queue:
+                await self._flush(self._take())
+        finally:
+            self._writer = None
+
+    def _take(self) -> list[Pending]:
+        batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
+        self.batches += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        return batch
+
+    async def _flush(self, batch: list[Pending]) -> None:
+        self._flushing_since = batch[0].queued_at
+        self._flushing = len(batch)
+        started = self._flush_started = self._clock()
+        try:
+            await self._write(batch)
+        except StorageUnavailable as exc:
+            log.warning("write_batch_failed", messages=len(batch), error=type(exc.__cause__ or exc).__name__)
+            for pending in batch:
+                pending.fail(StorageUnavailable())
+        except Exception:
+            log.exception("write_batch_failed", messages=len(batch))
+            for pending in batch:
+                pending.fail(StorageUnavailable())
+        finally:
+            self._flushing_since = None
+            self._flushing = 0
+            elapsed = self._clock() - started
+            # Only a full batch shows what the writer can do under load (small ones are slower
+            # per message: batching is the point), so only full ones set the pace.
+            if elapsed > 0 and len(batch) >= self._max_batch:
+                pace = len(batch) / elapsed
+                self._pace = pace if not self._pace else 0.7 * self._pace + 0.3 * pace
+
+    async def _write(self, batch: list[Pending]) -> None:
+        # Copies of one message in one batch (two tabs resending): the first is written, the
+        # others answer with it.
+        leaders: dict[tuple[str, str, str], Pending] = {}
+        followers: list[Pending] = []
+        for pending in batch:
+            if pending.key in leaders:
+                followers.append(pending)
+            else:
+                leaders[pending.key] = pending
+        written = list(leaders.values())
+        outcomes = await self._db.batches.insert_messages([p.message for p in written])
+
+        new: list[Pending] = []
+        duplicates: list[Pending] = []
+        for pending, outcome in zip(written, outcomes, strict=True):
+            if outcome is Inserted.NEW:
+                pending.stored.set_result(Stored(pending.message, True))
+                new.append(pending)
+            elif outcome is Inserted.DUPLICATE:
+                duplicates.append(pending)
+            else:
+                log.warning("message_write_failed", conversation_id=pending.message.conversation_id)
+                pending.fail(StorageUnavailable())
+
+        activity = self._activity(new)
+        for pending in duplicates:
+            await self._answer_with_earlier(pending)
+        for pending in followers:
+            self._follow(pending, leaders[pending.key])
+
+        reopened, missing = await self._db.batches.record_activity(activity)
+        if missing:
+            # Erased while these were being written: they must not stay behind as orphans.
+            gone = [p for p in new if p.message.conversation_id in missing]
+            await self._db.batches.delete_messages([p.message.id for p in gone])
+            for pending in gone:
+                pending.fail(NotFound("This conversation no longer exists."))
+            new = [p for p in new if p.message.conversation_id not in missing]
+        for pending in new:
+            conv = reopened.get(pending.message.conversation_id)
+            pending.done.set_result(conv if conv is not None and self._reopened_by(pending, activity) else None)
+
+    @staticmethod
+    def _reopened_by(pending: Pending, activity: list[Activity]) -> bool:
+        return any(a.reopen_by == pending.message.id for a in activity)
+
+    @staticmethod
+    def _activity(new: list[Pending]) -> list[Activity]:
+        """One bookkeeping entry per conversation, however many of its messages the batch holds."""
+        by_conversation: dict[str, list[Pending]] = {}
+        for pending in new:
+            by_conversation.setdefault(pending.message.conversation_id, []).append(pending)
+        activity = []
+        for conversation_id, items in by_conversation.items():
+            counted = [p for p in items if p.counted]
+            reopener = next((p for p in items if p.reopen), None)
+            if not counted and reopener is None:
+                continue
+            last = items[-1].message
+            activity.append(
+                Activity(
+                    conversation_id,
+                    len(counted),
+                    last.id,
+                    max(p.message.created_at for p in items),
+                    reopener.message.id if reopener is not None else None,
+                )
+            )
+        return activity
+
+    async def _answer_with_earlier(self, pending: Pending) -> None:
+        message = pending.message
+        try:
+            earlier = await self._db.messages.by_client_id(message.conversation_id, message.sender, message.client_id)
+        except StorageUnavailable as exc:
+            pending.fail(exc)
+            return
+        if earlier is None:  # the duplicate was on _id itself: astronomically unlikely
+            pending.fail(StorageUnavailable())
+            return
+        pending.stored.set_result(Stored(earlier, False))
+        pending.done.set_result(None)
+
+    @staticmethod
+    def _follow(pending: Pending, leader: Pending) -> None:
+        if leader.stored.done() and leader.stored.exception() is None:
+            pending.stored.set_result(Stored(leader.stored.result().message, False))
+            pending.done.set_result(None)
+        else:
+            pending.fail(StorageUnavailable())
