@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session
+from chat_service.api import admin, health, openapi, privacy, session, webhooks
 from chat_service.api.middleware import errors_middleware, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
+from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
@@ -36,6 +38,7 @@ from retention.subject import DataSubjectRequests
 
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
+KEYS = web.AppKey("keys", KeyRingSource)
 EMBEDDED_URI_FILE = "secantusd.uri"
 
 
@@ -126,9 +129,11 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(admin.routes)
     app.add_routes(privacy.routes)
     app.add_routes(openapi.routes)
+    app.add_routes(webhooks.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(services_context)
+    app.cleanup_ctx.append(outbox_worker_context)
     return app
 
 
@@ -173,20 +178,29 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     log.info("residency_verified", regions=list(residency.regions))
     await db.ensure_indexes()
     keys = load_keys(settings)
+    app[KEYS] = keys
     hmac_keys = load_hmac_keys(settings)
     audit = AuditLog(db, hmac_keys)
     presence = Presence(db)
+    outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days))
+    await outbox.refresh()
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys),
+        conversations=Conversations(
+            db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys, outbox=outbox
+        ),
         accounts=Accounts(db, idle_minutes=settings.session_idle_minutes, audit=audit, hmac_keys=hmac_keys),
         audit=audit,
         presence=presence,
         hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,
-        privacy=DataSubjectRequests(db, keys, hmac_keys, load_policies(settings.retention_policies_file)),
+        privacy=DataSubjectRequests(
+            db, keys, hmac_keys, load_policies(settings.retention_policies_file), outbox=outbox
+        ),
+        outbox=outbox,
+        webhooks=Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     try:
@@ -196,3 +210,32 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat
         await presence.forget_node()
+
+
+async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
+    """The delivery worker of this process (webhooks); leases keep the nodes' workers apart."""
+    settings = app[SETTINGS]
+    services = app[SERVICES]
+    if not settings.outbox_worker:
+        yield
+        return
+    sender = WebhookSender(dev=settings.dev, timeout_s=settings.outbox_timeout_s)
+    worker = DeliveryWorker(
+        services.db,
+        app[KEYS],
+        services.outbox,
+        services.webhooks,
+        sender,
+        concurrency=settings.outbox_concurrency,
+        timeout_s=settings.outbox_timeout_s,
+        poll_s=settings.outbox_poll_ms / 1000,
+        retention=timedelta(days=settings.outbox_retention_days),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sender.close()

@@ -20,6 +20,7 @@ from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRi
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
+from chat_service.outbox.events import Outbox
 from chat_service.storage import Database
 from chat_service.validation import VisitorMessageIn
 
@@ -125,8 +126,10 @@ class Conversations:
         clock: Callable[[], datetime] = utcnow,
         key_cache: DataKeyCache | None = None,
         hmac_keys: HmacKeys | None = None,
+        outbox: Outbox | None = None,
     ):
         self._db = db
+        self._outbox = outbox or Outbox.inert()  # [outbox]
         self._hmac = hmac_keys
         self._keys = keys
         self._resume = timedelta(days=resume_days)
@@ -193,7 +196,8 @@ class Conversations:
         `announce` runs as soon as a new message is durably stored, before the conversation's
         bookkeeping write: recipients see it one database round trip sooner.
         """
-        stored, is_new = await self._db.messages.insert_once(message)
+        deliveries = self._outbox.message_created(key, message)  # [outbox] written with the message
+        stored, is_new = await self._outbox.insert_message(message, deliveries)  # [outbox]
         view = self._view(key, stored)
         reopened = False
         if is_new:
@@ -265,7 +269,8 @@ class Conversations:
             return await self._restart(earlier, first.client_id)
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: one write fewer on the first message.
-        stored, _ = await self._db.messages.insert_once(message)
+        deliveries = self._outbox.conversation_started(key, conv, plain, message)  # [outbox]
+        stored, _ = await self._outbox.insert_message(message, deliveries)  # [outbox]
         return Started(conv, self._view(key, stored), f"{conversation_id}.{secret}")
 
     async def _restart(self, conv: Conversation, client_id: str) -> Started:
@@ -384,7 +389,13 @@ class Conversations:
         return self.pseudonym_label(conv.id)
 
     async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation, bool]:
-        conv, won = await self._db.conversations.claim(conversation_id, agent_id, force=force)
+        # [outbox] the assignment and its event in one transaction
+        key = await self._data_key(conversation_id) if self._outbox.listens("conversation.assigned") else None
+        conv, won = await self._outbox.write(
+            lambda session: self._db.conversations.claim(conversation_id, agent_id, force=force, session=session),
+            lambda r: self._outbox.conversation_assigned(key, r[0]) if key and r[1] and r[0] else [],
+            listening=key is not None,
+        )
         if conv is None:
             raise NotFound("No such conversation.")
         return conv, won
@@ -424,8 +435,14 @@ class Conversations:
         return view, is_new
 
     async def set_status(self, conversation_id: str, status: str) -> Conversation:
-        changed = await self._db.conversations.set_status(
-            conversation_id, "closed" if status == "closed" else "open", self._clock()
+        # [outbox] the change and its event in one transaction
+        key = await self._data_key(conversation_id) if self._outbox.listens("conversation.status_changed") else None
+        changed = await self._outbox.write(
+            lambda session: self._db.conversations.set_status(
+                conversation_id, "closed" if status == "closed" else "open", self._clock(), session=session
+            ),
+            lambda c: self._outbox.status_changed(key, c) if key and c else [],
+            listening=key is not None,
         )
         if changed is None:
             return await self.get(conversation_id)  # already in that state (or NotFound)

@@ -101,6 +101,11 @@ class Settings:
     retention_policies_file: Path | None = None
     retention_batch_size: int = 200
     retention_lease_seconds: int = 300
+    outbox_worker: bool = True
+    outbox_timeout_s: int = 10
+    outbox_concurrency: int = 4
+    outbox_poll_ms: int = 1000
+    outbox_retention_days: int = 7
 
     @property
     def embedded(self) -> bool:
@@ -160,6 +165,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "retention_lease_seconds": (
         "CHAT_RETENTION_LEASE_SECONDS",
         "Lease length of a retention run; another host may take over a run silent for this long.",
+    ),
+    "outbox_worker": ("CHAT_OUTBOX_WORKER", "Run the outbox delivery worker (webhooks) in this process."),
+    "outbox_timeout_s": ("CHAT_OUTBOX_TIMEOUT_S", "Timeout of one webhook delivery attempt, in seconds."),
+    "outbox_concurrency": ("CHAT_OUTBOX_CONCURRENCY", "Webhook requests in flight per endpoint per process."),
+    "outbox_poll_ms": ("CHAT_OUTBOX_POLL_MS", "How often the worker looks for deliveries due (other nodes' too)."),
+    "outbox_retention_days": (
+        "CHAT_OUTBOX_RETENTION_DAYS",
+        "Days a delivered (or finally failed) outbox entry is kept for the deliveries log.",
     ),
 }
 
@@ -275,6 +288,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "retention_policies_file": lambda raw: Path(_parse_str(raw)),
     "retention_batch_size": _parse_int(1, 10_000),
     "retention_lease_seconds": _parse_int(1, 86_400),
+    "outbox_worker": _parse_bool,
+    "outbox_timeout_s": _parse_int(1, 60),
+    "outbox_concurrency": _parse_int(1, 64),
+    "outbox_poll_ms": _parse_int(50, 60_000),
+    "outbox_retention_days": _parse_int(1, 90),
 }
 
 

@@ -78,6 +78,7 @@ class Database:
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
         from chat_service.storage.keys import DataKeyStore
+        from chat_service.storage.outbox import EndpointStore, OutboxStore
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
@@ -94,6 +95,8 @@ class Database:
         self.reads = ReadStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
+        self.outbox = OutboxStore(self.client, self.db)
+        self.webhook_endpoints = EndpointStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -133,6 +136,7 @@ class Database:
         await self.db.agent_presence.create_index([("user_id", ASCENDING)], name="user")
         await self.db.conversation_reads.create_index([("user_id", ASCENDING)], name="user")
         await self.db.audit_events.create_index([("target_id", ASCENDING)], name="target")
+        await self.outbox.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()
