@@ -207,6 +207,97 @@ SPEC: dict[str, Any] = {
     },
 }
 
+# --- webhooks (chat_service/api/webhooks.py) ---------------------------------------------------
+_ENDPOINT_ID = {
+    "name": "endpoint_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^we[0-9a-f]{24}$"},
+}
+_DELIVERY_ID = {
+    "name": "delivery_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^msg_[0-9a-f]{24}$"},
+}
+_EVENTS = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "enum": [
+            "conversation.created",
+            "message.created",
+            "conversation.assigned",
+            "conversation.status_changed",
+            "conversation.handed_over",
+            "privacy.erased",
+        ]
+    },
+}
+_FIELDS = {
+    "type": "array",
+    "items": {"enum": ["message.text", "visitor.name", "visitor.email", "visitor.page_url", "visitor.language"]},
+}
+_ENDPOINT_PROPS: dict[str, Any] = {
+    "url": {"type": "string", "maxLength": 2000, "description": "https outside dev mode; no private addresses"},
+    "region": {"type": "string", "maxLength": 64, "description": "Where the receiver is hosted (EU/EEA list)"},
+    "events": _EVENTS,
+    "fields": _FIELDS,
+    "description": {"type": "string", "maxLength": 200},
+    "enabled": {"type": "boolean"},
+}
+SPEC["paths"].update(
+    {
+        "/api/webhooks": {
+            "get": _op("Webhook endpoints, without secrets (admin)"),
+            "post": _op(
+                "Create an endpoint; answers its whsec_ secret this once (admin)",
+                csrf=True,
+                statuses=(409,),
+                body=_obj(["url", "region", "events"], **_ENDPOINT_PROPS),
+            ),
+        },
+        "/api/webhooks/{endpoint_id}": {
+            "patch": _op(
+                "Change an endpoint (admin)",
+                csrf=True,
+                params=[_ENDPOINT_ID],
+                statuses=(404,),
+                body=_obj([], **_ENDPOINT_PROPS),
+            ),
+            "delete": _op(
+                "Delete an endpoint and its deliveries (admin)", csrf=True, params=[_ENDPOINT_ID], statuses=(404,)
+            ),
+        },
+        "/api/webhooks/{endpoint_id}/rotate-secret": {
+            "post": _op(
+                "A new secret; the old one signs too for 24 h (admin)",
+                csrf=True,
+                params=[_ENDPOINT_ID],
+                statuses=(404,),
+            )
+        },
+        "/api/webhooks/{endpoint_id}/deliveries": {
+            "get": _op(
+                "Deliveries log: status, attempts, next retry, response code; no payloads (admin)",
+                params=[_ENDPOINT_ID],
+                statuses=(404,),
+            )
+        },
+        "/api/webhooks/{endpoint_id}/test": {
+            "post": _op("Queue a webhook.test event (admin)", csrf=True, params=[_ENDPOINT_ID], statuses=(404,))
+        },
+        "/api/webhooks/{endpoint_id}/deliveries/{delivery_id}/redeliver": {
+            "post": _op(
+                "Send a finished delivery again, same webhook-id (admin)",
+                csrf=True,
+                params=[_ENDPOINT_ID, _DELIVERY_ID],
+                statuses=(404, 409),
+            )
+        },
+    }
+)
+
 
 @routes.get("/api/openapi.json")
 async def openapi(request: web.Request) -> web.Response:

@@ -32,7 +32,8 @@ from chat_service.storage import Database
 from chat_service.storage.outbox import AttemptResult, Delivery, Endpoint
 
 log = get_logger(__name__)
-LEASE_MARGIN = timedelta(seconds=30)
+# Beyond the requests' own timeouts: signing, and writing the outcome back.
+LEASE_MARGIN = timedelta(seconds=5)
 # Claimed per endpoint beyond what runs at once: the queue a batch may hold (bounded by the lease).
 QUEUE_FACTOR = 8
 MAX_RESPONSE_READ = 4096
@@ -175,7 +176,7 @@ class DeliveryWorker:
             return None
         # The lease covers the wait behind this process's earlier work for the busiest endpoint.
         depth = max(self._queued[e] + n for e, n in per_endpoint.items())
-        lease_for = self._timeout * math.ceil(depth / self._concurrency) + LEASE_MARGIN
+        lease_for = self._timeout * (math.ceil(depth / self._concurrency) + 1) + LEASE_MARGIN
         lease = secrets.token_hex(12)
         claimed = await self._db.outbox.claim(picked, now, lease, now + lease_for)
         if not claimed:
