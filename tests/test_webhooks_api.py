@@ -77,7 +77,9 @@ async def admin_of(server: ServerProcess) -> Admin:
     return Admin(server, *await login_full(server, ADMIN_EMAIL, AGENT_PASSWORD))
 
 
-async def test_admin_api_creates_tests_logs_and_redelivers(server: ServerProcess, receiver: tuple[Receiver, str]) -> None:
+async def test_admin_api_creates_tests_logs_and_redelivers(
+    server: ServerProcess, receiver: tuple[Receiver, str]
+) -> None:
     rec, url = receiver
     admin = await admin_of(server)
     status, body = await admin.request(
@@ -163,6 +165,7 @@ async def test_a_delivery_survives_a_kill_and_is_processed_once(
         status, body = await admin.request(
             "POST", "/api/webhooks", {"url": url, "region": "eu-central-1", "events": ["message.created"]}
         )
+        assert status == 201
         rec.secret = body["secret"]
         visitor, _ = await visitor_client(server)
         ack = await call(visitor, "/visitor", "message", {"client_id": "v1", "text": "stored, then killed"})
