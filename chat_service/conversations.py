@@ -129,7 +129,7 @@ class Conversations:
         outbox: Outbox | None = None,
     ):
         self._db = db
-        self._outbox = outbox or Outbox.inert()  # [outbox]
+        self._outbox = outbox or Outbox(db, clock=clock)  # [outbox] no endpoints until refreshed
         self._hmac = hmac_keys
         self._keys = keys
         self._resume = timedelta(days=resume_days)

@@ -93,7 +93,7 @@ class Outbox:
 
     def __init__(
         self,
-        db: Database | None,
+        db: Database,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retention: timedelta = DEFAULT_RETENTION,
@@ -104,11 +104,6 @@ class Outbox:
         self._listeners: list[Listener] = []
         self._wake: Callable[[], None] = lambda: None
 
-    @classmethod
-    def inert(cls) -> Outbox:
-        """No endpoints, no writes: for tools that run the domain without the outbox."""
-        return cls(None)
-
     def on_enqueue(self, wake: Callable[[], None]) -> None:
         """Called after deliveries were committed (the local worker sends them at once)."""
         self._wake = wake
@@ -117,8 +112,6 @@ class Outbox:
         self._wake()
 
     async def refresh(self) -> None:
-        if self._db is None:
-            return
         self.set_endpoints(await self._db.webhook_endpoints.all())
 
     def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
@@ -137,7 +130,7 @@ class Outbox:
         listening: bool,
     ) -> T:
         """Run `change(session)` and insert its deliveries in one transaction (alone if nobody listens)."""
-        if self._db is None or not listening:
+        if not listening:
             return await change(None)
         result = await self._db.outbox.with_change(change, deliveries, any_deliveries=True)
         self.notify()
@@ -145,7 +138,6 @@ class Outbox:
 
     async def insert_message(self, message: Message, deliveries: Sequence[Delivery]) -> tuple[Message, bool]:
         """Store a message once, with its deliveries in the same transaction."""
-        assert self._db is not None
         stored, is_new = await self._db.outbox.insert_message_once(message, deliveries)
         if deliveries and is_new:
             self.notify()
@@ -153,7 +145,7 @@ class Outbox:
 
     async def insert(self, deliveries: Sequence[Delivery]) -> None:
         """Deliveries that report no change of ours in the database (test events, erasure reports)."""
-        if self._db is not None and deliveries:
+        if deliveries:
             await self._db.outbox.insert(deliveries)
             self.notify()
 
@@ -163,7 +155,7 @@ class Outbox:
         Written after the erasure committed (never report what did not happen); the endpoint list is
         re-read, as erasures also run from the command line.
         """
-        if self._db is None or not conversation_ids:
+        if not conversation_ids:
             return
         await self._db.outbox.forget_conversations(conversation_ids)
         await self.refresh()
