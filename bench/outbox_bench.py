@@ -22,6 +22,7 @@ from aiohttp import web
 from chat_service.conversations import new_conversation_id, new_message_id
 from chat_service.crypto import KeyRing, KeyRingSource
 from chat_service.embedded import start_embedded
+from chat_service.logging import configure_logging
 from chat_service.models import Message
 from chat_service.outbox import DeliveryWorker, EndpointInput, Outbox, Webhooks, WebhookSender
 from chat_service.storage import open_database
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 16])
     args = parser.parse_args()
+    configure_logging("WARNING", "console")
     with tempfile.TemporaryDirectory() as tmp:
         for concurrency in args.concurrency:
             asyncio.run(run(args.deliveries, concurrency, Path(tmp)))

@@ -35,7 +35,7 @@ log = get_logger(__name__)
 # Beyond the requests' own timeouts: signing, and writing the outcome back.
 LEASE_MARGIN = timedelta(seconds=5)
 # Claimed per endpoint beyond what runs at once: the queue a batch may hold (bounded by the lease).
-QUEUE_FACTOR = 8
+QUEUE_FACTOR = 16
 MAX_RESPONSE_READ = 4096
 
 
@@ -186,6 +186,7 @@ class DeliveryWorker:
         task = asyncio.create_task(self._process(claimed))
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
+        task.add_done_callback(lambda _: self.wake())  # room again: look for more at once
         return task
 
     # --- one batch ------------------------------------------------------------------------------
@@ -195,8 +196,16 @@ class DeliveryWorker:
             endpoints = {e.id: e for e in await self._db.webhook_endpoints.all()}
             conversation_ids = sorted({d.conversation_id for d in claimed if d.conversation_id})
             keys = await self._conversation_keys(conversation_ids)
-            results = await asyncio.gather(*(self._attempt(d, endpoints.get(d.endpoint_id), keys) for d in claimed))
-            await self._db.outbox.record([r for r in results if r is not None])
+            now = self._clock()
+            signing = {
+                e.id: await self._webhooks.signing_secrets(e, now)
+                for e in endpoints.values()
+                if any(d.endpoint_id == e.id for d in claimed)
+            }
+            results = await asyncio.gather(
+                *(self._attempt(d, endpoints.get(d.endpoint_id), keys, signing) for d in claimed)
+            )
+            await self._record([r for r in results if r is not None])
             for result in results:
                 if result is not None and result.status_code == 410:
                     await self._disable(result, claimed)
@@ -204,6 +213,21 @@ class DeliveryWorker:
         finally:
             for delivery in claimed:
                 self._queued[delivery.endpoint_id] -= 1
+
+    async def _record(self, results: list[AttemptResult]) -> None:
+        """Successes alike (same attempt number and code) in one update each; the rest one by one."""
+        alike: defaultdict[tuple[str, int, int], list[AttemptResult]] = defaultdict(list)
+        others = []
+        for r in results:
+            if r.status == "delivered" and r.status_code is not None:
+                alike[(r.lease, r.attempts, r.status_code)].append(r)
+            else:
+                others.append(r)
+        for (lease, attempts, code), group in alike.items():
+            at = max(r.at for r in group)
+            ids = [r.delivery_id for r in group]
+            await self._db.outbox.record_delivered(ids, lease, attempts, code, at, self._keep(at))
+        await self._db.outbox.record(others)
 
     async def _conversation_keys(self, conversation_ids: list[str]) -> dict[str, DataKey]:
         if not conversation_ids:
@@ -238,7 +262,7 @@ class DeliveryWorker:
         return json.dumps(strip_unopted(payload, endpoint.fields), separators=(",", ":"))
 
     async def _attempt(
-        self, delivery: Delivery, endpoint: Endpoint | None, keys: dict[str, DataKey]
+        self, delivery: Delivery, endpoint: Endpoint | None, keys: dict[str, DataKey], signing: dict[str, list[str]]
     ) -> AttemptResult | None:
         now = self._clock()
         lease = delivery.lease or ""
@@ -252,14 +276,16 @@ class DeliveryWorker:
             return self._final(delivery, lease, now, None, "payload unreadable (conversation erased?)", attempted=False)
         semaphore = self._limits.setdefault(endpoint.id, asyncio.Semaphore(self._concurrency))
         async with semaphore:
-            at = self._clock()
-            secrets_ = await self._webhooks.signing_secrets(endpoint, at)
+            secrets_ = signing.get(endpoint.id, [])
             # Signed with the wall clock, whatever `clock` says: receivers check it against theirs.
-            headers = sign_headers(delivery.id, datetime.now(UTC), body, secrets_)
-            outcome = await self._sender.post(endpoint.url, body, headers)
+            if secrets_:
+                headers = sign_headers(delivery.id, datetime.now(UTC), body, secrets_)
+                outcome = await self._sender.post(endpoint.url, body, headers)
+            else:  # never send unsigned
+                outcome = Outcome(None, error="no readable signing secret")
         attempts = delivery.attempts + 1
         done = self._clock()
-        log.info(
+        (log.debug if outcome.ok else log.info)(
             "webhook_attempt",
             delivery_id=delivery.id,
             endpoint_id=endpoint.id,

@@ -176,7 +176,6 @@ class OutboxStore:
 
     async def ensure_indexes(self) -> None:
         await self._col.create_index([("status", ASCENDING), ("next_attempt_at", ASCENDING)], name="due")
-        await self._col.create_index([("lease", ASCENDING)], name="lease", sparse=True)
         await self._col.create_index([("endpoint_id", ASCENDING), ("created_at", DESCENDING)], name="endpoint_log")
         await self._col.create_index([("conversation_id", ASCENDING)], name="conversation", sparse=True)
         # Retention: MongoDB's TTL monitor deletes each entry once its `expires_at` has passed.
@@ -269,7 +268,39 @@ class OutboxStore:
             {"_id": {"$in": list(delivery_ids)}, "status": "pending", "next_attempt_at": {"$lte": now}},
             {"$set": {"lease": lease, "next_attempt_at": until}},
         )
-        return [_delivery_from_doc(doc) async for doc in self._col.find({"lease": lease})]
+        cursor = self._col.find({"_id": {"$in": list(delivery_ids)}, "lease": lease})
+        return [_delivery_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
+    async def record_delivered(
+        self,
+        delivery_ids: Sequence[str],
+        lease: str,
+        attempts: int,
+        status_code: int,
+        at: datetime,
+        expires_at: datetime,
+    ) -> int:
+        """Mark successes of one batch done with one update (per-document updates cost ~10x on SecantusDB)."""
+        if not delivery_ids:
+            return 0
+        result = await self._col.update_many(
+            {"_id": {"$in": list(delivery_ids)}, "lease": lease},
+            {
+                "$set": {
+                    "status": "delivered",
+                    "attempts": attempts,
+                    "last_attempt_at": at,
+                    "next_attempt_at": at,
+                    "delivered_at": at,
+                    "last_status_code": status_code,
+                    "last_error": None,
+                    "expires_at": expires_at,
+                    "lease": None,
+                }
+            },
+        )
+        return result.modified_count
 
     @translate_errors
     async def record(self, results: Sequence[AttemptResult]) -> int:
