@@ -19,7 +19,9 @@ from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.embedded import start_embedded
 from chat_service.logging import get_logger
+from chat_service.mail import Mailer, SmtpConfig
 from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
+from chat_service.outbox.events import MailRoute
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
@@ -182,7 +184,7 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     hmac_keys = load_hmac_keys(settings)
     audit = AuditLog(db, hmac_keys)
     presence = Presence(db)
-    outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days))
+    outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days), mail=mail_route(app))
     await outbox.refresh()
     app[SERVICES] = Services(
         settings=settings,
@@ -230,6 +232,7 @@ async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
         timeout_s=settings.outbox_timeout_s,
         poll_s=settings.outbox_poll_ms / 1000,
         retention=timedelta(days=settings.outbox_retention_days),
+        mailer=mailer(settings),
     )
     task = asyncio.create_task(worker.run())
     try:
@@ -239,3 +242,38 @@ async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await sender.close()
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    if settings.smtp_host is None or settings.smtp_from is None:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls="implicit" if settings.smtp_tls == "implicit" else "none" if settings.smtp_tls == "none" else "starttls",
+        sender=settings.smtp_from,
+        user=settings.smtp_user,
+        password_file=settings.smtp_password_file,
+        dev=settings.dev,
+        ca_file=settings.smtp_ca_file,
+    )
+
+
+def mailer(settings: Settings) -> Mailer | None:
+    config = smtp_config(settings)
+    return None if config is None else Mailer(config)
+
+
+def mail_route(app: web.Application) -> MailRoute | None:
+    """Offline messages go to each site's `team_email` when SMTP is configured."""
+    settings = app[SETTINGS]
+    sites = app.get(SITES)
+    if settings.smtp_from is None or settings.smtp_host is None or sites is None:
+        return None
+
+    def team_email(site_id: str | None) -> str | None:
+        site = sites.get(site_id)
+        return None if site is None else site.team_email
+
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return MailRoute(team_email, settings.smtp_from, f"{base}/console/#inbox")

@@ -106,6 +106,13 @@ class Settings:
     outbox_concurrency: int = 4
     outbox_poll_ms: int = 1000
     outbox_retention_days: int = 7
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_from: str | None = None
+    smtp_ca_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -174,6 +181,13 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "CHAT_OUTBOX_RETENTION_DAYS",
         "Days a delivered (or finally failed) outbox entry is kept for the deliveries log.",
     ),
+    "smtp_host": ("CHAT_SMTP_HOST", "SMTP server for offline-message e-mail (unset: no e-mail is sent)."),
+    "smtp_port": ("CHAT_SMTP_PORT", "SMTP port (587 for STARTTLS, 465 for implicit TLS)."),
+    "smtp_tls": ("CHAT_SMTP_TLS", "starttls, implicit or none (none only in dev mode: never mail in clear)."),
+    "smtp_user": ("CHAT_SMTP_USER", "SMTP user name (unset: no authentication)."),
+    "smtp_password_file": ("CHAT_SMTP_PASSWORD_FILE", "File holding the SMTP password (mode 0600)."),
+    "smtp_from": ("CHAT_SMTP_FROM", "Sender address of the service's e-mail, e.g. chat@example.eu."),
+    "smtp_ca_file": ("CHAT_SMTP_CA_FILE", "Extra CA certificate to trust for the SMTP server (a private relay)."),
 }
 
 
@@ -253,6 +267,19 @@ def _parse_str(raw: str) -> str:
     return raw.strip()
 
 
+def _parse_smtp_tls(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"starttls", "implicit", "none"}:
+        raise ValueError("expected starttls, implicit or none")
+    return value
+
+
+def _parse_email(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}", raw.strip()):
+        raise ValueError("expected an e-mail address like chat@example.eu")
+    return raw.strip()
+
+
 def _parse_sites_file(raw: str) -> Path:
     path = Path(_parse_str(raw))
     try:
@@ -293,6 +320,13 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "outbox_concurrency": _parse_int(1, 64),
     "outbox_poll_ms": _parse_int(50, 60_000),
     "outbox_retention_days": _parse_int(1, 90),
+    "smtp_host": _parse_str,
+    "smtp_port": _parse_int(1, 65535),
+    "smtp_tls": _parse_smtp_tls,
+    "smtp_user": _parse_str,
+    "smtp_password_file": lambda raw: Path(_parse_str(raw)),
+    "smtp_from": _parse_email,
+    "smtp_ca_file": lambda raw: Path(_parse_str(raw)),
 }
 
 
@@ -341,4 +375,11 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append("CHAT_MASTER_KEY_FILE and CHAT_MASTER_KEYS: set only one of them")
     if not dev and "*" in values.get("allowed_origins", ()):
         problems.append("CHAT_ALLOWED_ORIGINS: '*' is only allowed in dev mode")
+    if values.get("smtp_host") is not None:
+        if not dev and values.get("smtp_tls", "starttls") == "none":
+            problems.append("CHAT_SMTP_TLS: none is only allowed in dev mode (e-mail is never sent in clear)")
+        if values.get("smtp_from") is None:
+            problems.append("CHAT_SMTP_FROM: required when CHAT_SMTP_HOST is set")
+        if (values.get("smtp_user") is None) != (values.get("smtp_password_file") is None):
+            problems.append("CHAT_SMTP_USER and CHAT_SMTP_PASSWORD_FILE: set both or neither")
     return problems

@@ -31,6 +31,9 @@ STATUS_CHANGED = "conversation.status_changed"
 HANDED_OVER = "conversation.handed_over"
 PRIVACY_ERASED = "privacy.erased"
 TEST_EVENT = "webhook.test"
+OFFLINE_MAIL = "email.offline_message"
+# The pseudo-endpoint of e-mail deliveries (webhook endpoint ids start with "we").
+MAIL_ENDPOINT = "mail"
 EVENT_TYPES: tuple[str, ...] = (
     CONVERSATION_CREATED,
     MESSAGE_CREATED,
@@ -78,6 +81,15 @@ def strip_unopted(payload: dict[str, Any], fields: Sequence[str]) -> dict[str, A
 
 
 @dataclass(frozen=True)
+class MailRoute:
+    """Where offline messages go: the site's team address, from our sender, with a console link."""
+
+    team_email: Callable[[str | None], str | None]
+    sender: str
+    console_url: str
+
+
+@dataclass(frozen=True)
 class Listener:
     endpoint_id: str
     events: frozenset[str]
@@ -97,8 +109,10 @@ class Outbox:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         retention: timedelta = DEFAULT_RETENTION,
+        mail: MailRoute | None = None,
     ):
         self._db = db
+        self._mail = mail
         self._clock = clock
         self._retention = retention
         self._listeners: list[Listener] = []
@@ -196,7 +210,42 @@ class Outbox:
         }
         personal = {f"visitor_{name}": visitor.get(name) for name in ("name", "email", "page_url", "language")}
         created = self._build(key, CONVERSATION_CREATED, conv.id, conv.created_at, data, personal)
-        return created + self.message_created(key, first)
+        mail = self.offline_mail(key, conv, visitor, first) if conv.offline else []
+        return created + self.message_created(key, first) + mail
+
+    def offline_mail(
+        self, key: DataKey, conv: Conversation, visitor: Mapping[str, str | None], first: Message
+    ) -> list[Delivery]:
+        """An offline message forwarded to the site's team address (if it has one and SMTP is set up)."""
+        to = self._mail.team_email(conv.site_id) if self._mail else None
+        if self._mail is None or to is None:
+            return []
+        now = self._clock()
+        delivery_id = new_delivery_id()
+        body = json.dumps(
+            {
+                "to": to,
+                "sender": self._mail.sender,
+                "conversation_id": conv.id,
+                "text": key.decrypt(FieldRef("messages", first.id, "text"), first.text),
+                "link": self._mail.console_url,
+                "language": visitor.get("language") or "en",
+                "visitor_name": visitor.get("name"),
+                "visitor_email": visitor.get("email"),
+            }
+        )
+        return [
+            Delivery(
+                id=delivery_id,
+                endpoint_id=MAIL_ENDPOINT,
+                event_type=OFFLINE_MAIL,
+                created_at=now,
+                payload=key.encrypt(payload_aad(delivery_id), body),
+                conversation_id=conv.id,
+                expires_at=self.expires_pending(now),
+                next_attempt_at=now,
+            )
+        ]
 
     def conversation_assigned(self, key: DataKey, conv: Conversation) -> list[Delivery]:
         now = self._clock()

@@ -23,8 +23,9 @@ import aiohttp
 from chat_service.crypto import DataKey, KeyRingSource
 from chat_service.errors import ChatError, DecryptionFailed
 from chat_service.logging import get_logger
+from chat_service.mail import Mailer, MailRefused, OfflineMail, render_offline
 from chat_service.outbox.endpoints import Webhooks
-from chat_service.outbox.events import DEFAULT_RETENTION, Outbox, payload_aad, strip_unopted
+from chat_service.outbox.events import DEFAULT_RETENTION, MAIL_ENDPOINT, Outbox, payload_aad, strip_unopted
 from chat_service.outbox.schedule import WORST_CASE_SPAN, next_delay, parse_retry_after
 from chat_service.outbox.signing import sign_headers
 from chat_service.outbox.targets import CheckedResolver, check_literal_host, is_refusal
@@ -104,7 +105,9 @@ class DeliveryWorker:
         batch: int = 200,
         retention: timedelta = DEFAULT_RETENTION,
         rand: Callable[[], float] = random.random,
+        mailer: Mailer | None = None,
     ):
+        self._mailer = mailer
         self._db = db
         self._keys = keys
         self._outbox = outbox
@@ -266,14 +269,16 @@ class DeliveryWorker:
     ) -> AttemptResult | None:
         now = self._clock()
         lease = delivery.lease or ""
+        if delivery.endpoint_id == MAIL_ENDPOINT:
+            return await self._mail(delivery, lease, keys)
         if endpoint is None or not endpoint.enabled:
-            return self._final(delivery, lease, now, None, "endpoint deleted or disabled", attempted=False)
+            return self._final(delivery, lease, now, None, "endpoint deleted or disabled")
         try:
             body = self._body(delivery, endpoint, keys)
         except (DecryptionFailed, ValueError):
             body = None
         if body is None:
-            return self._final(delivery, lease, now, None, "payload unreadable (conversation erased?)", attempted=False)
+            return self._final(delivery, lease, now, None, "payload unreadable (conversation erased?)")
         semaphore = self._limits.setdefault(endpoint.id, asyncio.Semaphore(self._concurrency))
         async with semaphore:
             secrets_ = signing.get(endpoint.id, [])
@@ -283,12 +288,36 @@ class DeliveryWorker:
                 outcome = await self._sender.post(endpoint.url, body, headers)
             else:  # never send unsigned
                 outcome = Outcome(None, error="no readable signing secret")
+        return self._after(delivery, lease, outcome)
+
+    async def _mail(self, delivery: Delivery, lease: str, keys: dict[str, DataKey]) -> AttemptResult:
+        key = keys.get(delivery.conversation_id or "")
+        try:
+            if key is None:
+                raise DecryptionFailed()
+            mail = OfflineMail(**json.loads(key.decrypt(payload_aad(delivery.id), delivery.payload)))
+        except (DecryptionFailed, ValueError, TypeError):
+            return self._final(delivery, lease, self._clock(), None, "payload unreadable (conversation erased?)")
+        if self._mailer is None:
+            outcome = Outcome(None, error="e-mail is not configured on this node")
+        else:
+            async with self._limits.setdefault(MAIL_ENDPOINT, asyncio.Semaphore(self._concurrency)):
+                try:
+                    await self._mailer.send(render_offline(mail))
+                    outcome = Outcome(250)
+                except MailRefused as exc:
+                    outcome = Outcome(None, error=str(exc)[:200])
+                except (OSError, TimeoutError, ValueError) as exc:
+                    outcome = Outcome(None, error=f"SMTP connection failed: {type(exc).__name__}")
+        return self._after(delivery, lease, outcome)
+
+    def _after(self, delivery: Delivery, lease: str, outcome: Outcome) -> AttemptResult:
         attempts = delivery.attempts + 1
         done = self._clock()
         (log.debug if outcome.ok else log.info)(
-            "webhook_attempt",
+            "outbox_attempt",
             delivery_id=delivery.id,
-            endpoint_id=endpoint.id,
+            endpoint_id=delivery.endpoint_id,
             attempt=attempts,
             status_code=outcome.status_code,
             error=outcome.error,
@@ -318,8 +347,6 @@ class DeliveryWorker:
             retry_at + WORST_CASE_SPAN + self._retention,
         )
 
-    def _final(
-        self, delivery: Delivery, lease: str, now: datetime, code: int | None, error: str, *, attempted: bool
-    ) -> AttemptResult:
-        attempts = delivery.attempts + (1 if attempted else 0)
-        return AttemptResult(delivery.id, lease, "failed", attempts, now, None, code, error, self._keep(now))
+    def _final(self, delivery: Delivery, lease: str, now: datetime, code: int | None, error: str) -> AttemptResult:
+        """Ends without an attempt: nothing to send it to, or nothing readable to send."""
+        return AttemptResult(delivery.id, lease, "failed", delivery.attempts, now, None, code, error, self._keep(now))
