@@ -11,6 +11,9 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/privacy"
     [sites.shop.notice.nl]
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
+
+A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
+SMTP is configured).
 """
 
 from __future__ import annotations
