@@ -241,6 +241,8 @@ async def test_receiver_down_retries_follow_the_schedule_then_fail(env: Env) -> 
     assert doc["status"] == "failed" and doc["attempts"] == 10 and doc["last_status_code"] == 503
     # Kept for the log until the last attempt + 7 days, then the TTL index removes it.
     assert doc["expires_at"] == attempts_at[-1] + timedelta(days=7)
+    indexes = {i["name"]: i async for i in await env.raw_db.outbox.list_indexes()}
+    assert indexes["retention"]["key"] == {"expires_at": 1} and indexes["retention"]["expireAfterSeconds"] == 0
     env.clock.at += timedelta(days=30)
     assert await env.worker.run_once() == 0
 

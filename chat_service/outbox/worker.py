@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from chat_service.crypto import DataKey, KeyRingSource
-from chat_service.errors import ChatError, DecryptionFailed
+from chat_service.errors import ChatError, DecryptionFailed, NotFound
 from chat_service.logging import get_logger
 from chat_service.mail import Mailer, MailRefused, OfflineMail, render_offline
 from chat_service.outbox.endpoints import Webhooks
@@ -200,11 +200,8 @@ class DeliveryWorker:
             conversation_ids = sorted({d.conversation_id for d in claimed if d.conversation_id})
             keys = await self._conversation_keys(conversation_ids)
             now = self._clock()
-            signing = {
-                e.id: await self._webhooks.signing_secrets(e, now)
-                for e in endpoints.values()
-                if any(d.endpoint_id == e.id for d in claimed)
-            }
+            wanted = {d.endpoint_id for d in claimed}
+            signing = {e.id: await self._secrets(e, now) for e in endpoints.values() if e.id in wanted}
             results = await asyncio.gather(
                 *(self._attempt(d, endpoints.get(d.endpoint_id), keys, signing) for d in claimed)
             )
@@ -213,9 +210,19 @@ class DeliveryWorker:
                 if result is not None and result.status_code == 410:
                     await self._disable(result, claimed)
             return len(claimed)
+        except ChatError as exc:
+            # Nothing recorded: the leases run out and these deliveries are tried again.
+            log.warning("outbox_batch_failed", code=exc.code, deliveries=len(claimed))
+            return len(claimed)
         finally:
             for delivery in claimed:
                 self._queued[delivery.endpoint_id] -= 1
+
+    async def _secrets(self, endpoint: Endpoint, now: datetime) -> list[str]:
+        try:
+            return await self._webhooks.signing_secrets(endpoint, now)
+        except (NotFound, DecryptionFailed):
+            return []  # the endpoint's key is gone or unreadable: nothing is sent unsigned
 
     async def _record(self, results: list[AttemptResult]) -> None:
         """Successes alike (same attempt number and code) in one update each; the rest one by one."""

@@ -19,8 +19,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
+from chat_service.errors import StorageUnavailable
 from chat_service.models import Message
-from chat_service.storage.conversations import message_to_doc
+from chat_service.storage.conversations import _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 
 T = TypeVar("T")
@@ -232,9 +233,7 @@ class OutboxStore:
             {"conversation_id": message.conversation_id, "sender": message.sender, "client_id": message.client_id}
         )
         if doc is None:
-            return message, True  # the duplicate was on a delivery id: astronomically unlikely
-        from chat_service.storage.conversations import _message_from_doc
-
+            raise StorageUnavailable()  # the duplicate was on a delivery id: astronomically unlikely
         return _message_from_doc(doc), False
 
     @translate_errors
