@@ -131,6 +131,11 @@ class Outbox:
     def set_endpoints(self, endpoints: Sequence[Endpoint]) -> None:
         self._listeners = [Listener(e.id, frozenset(e.events), frozenset(e.fields)) for e in endpoints if e.enabled]
 
+    @property
+    def active(self) -> bool:
+        """Anything that could be queued: an enabled endpoint, or e-mail set up."""
+        return bool(self._listeners) or self._mail is not None
+
     def listens(self, *event_types: str) -> bool:
         return any(listener.events & set(event_types) for listener in self._listeners)
 

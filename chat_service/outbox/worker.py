@@ -142,7 +142,8 @@ class DeliveryWorker:
                     if loop.time() - refreshed > 5:
                         await self._outbox.refresh()  # endpoint changes made on other nodes
                         refreshed = loop.time()
-                    await self._start_due()
+                    if self._outbox.active:  # idle nodes of a deployment without webhooks cost nothing
+                        await self._start_due()
                 except ChatError as exc:
                     log.warning("outbox_worker_error", code=exc.code)
                 with contextlib.suppress(TimeoutError):
