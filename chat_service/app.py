@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -13,7 +14,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session, wellknown
+from chat_service.api import admin, health, openapi, privacy, session, webhooks, wellknown
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
@@ -23,7 +24,10 @@ from chat_service.embedded import start_embedded
 from chat_service.erasure import ENDINGS, EndingsWatcher
 from chat_service.limits import limits_context
 from chat_service.logging import get_logger, own_config
+from chat_service.mail import Mailer, SmtpConfig
 from chat_service.metrics import add_metrics
+from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
+from chat_service.outbox.events import MailRoute
 from chat_service.pipeline import WritePipeline
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision, decide
@@ -45,6 +49,7 @@ from retention.subject import DataSubjectRequests
 log = get_logger(__name__)
 DATABASE = web.AppKey("database", Database)
 PIPELINE = web.AppKey("pipeline", WritePipeline)
+KEYS = web.AppKey("keys", KeyRingSource)
 EMBEDDED_URI_FILE = "secantusd.uri"
 
 
@@ -158,10 +163,12 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(privacy.routes)
     app.add_routes(openapi.routes)
     app.add_routes(wellknown.routes)
+    app.add_routes(webhooks.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
     app.cleanup_ctx.append(services_context)
+    app.cleanup_ctx.append(outbox_worker_context)
     app.cleanup_ctx.append(agent_namespace.sweeper_context)
     app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(endings_context)
@@ -217,14 +224,23 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     log.info("residency_verified", regions=own_config(list(residency.regions)))
     await db.ensure_indexes()
     keys = load_keys(settings)
+    app[KEYS] = keys
     hmac_keys = load_hmac_keys(settings)
     audit = AuditLog(db, hmac_keys)
     presence = Presence(db)
+    outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days), mail=mail_route(app))
+    await outbox.refresh()
+    app[PIPELINE].on_deliveries(outbox.notify)
     app[SERVICES] = Services(
         settings=settings,
         db=db,
         conversations=Conversations(
-            db, keys, resume_days=settings.resume_token_days, hmac_keys=hmac_keys, pipeline=app[PIPELINE]
+            db,
+            keys,
+            resume_days=settings.resume_token_days,
+            hmac_keys=hmac_keys,
+            pipeline=app[PIPELINE],
+            outbox=outbox,
         ),
         accounts=Accounts(
             db,
@@ -240,7 +256,11 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         hmac_keys=hmac_keys,
         sio=app[SIO],
         residency=residency,
-        privacy=DataSubjectRequests(db, keys, hmac_keys, load_policies(settings.retention_policies_file)),
+        privacy=DataSubjectRequests(
+            db, keys, hmac_keys, load_policies(settings.retention_policies_file), outbox=outbox
+        ),
+        outbox=outbox,
+        webhooks=Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     try:
@@ -273,3 +293,68 @@ async def endings_context(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
+    """The delivery worker of this process (webhooks); leases keep the nodes' workers apart."""
+    settings = app[SETTINGS]
+    services = app[SERVICES]
+    if not settings.outbox_worker:
+        yield
+        return
+    sender = WebhookSender(dev=settings.dev, timeout_s=settings.outbox_timeout_s)
+    worker = DeliveryWorker(
+        services.db,
+        app[KEYS],
+        services.outbox,
+        services.webhooks,
+        sender,
+        concurrency=settings.outbox_concurrency,
+        timeout_s=settings.outbox_timeout_s,
+        poll_s=settings.outbox_poll_ms / 1000,
+        retention=timedelta(days=settings.outbox_retention_days),
+        mailer=mailer(settings),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await sender.close()
+
+
+def smtp_config(settings: Settings) -> SmtpConfig | None:
+    if settings.smtp_host is None or settings.smtp_from is None:
+        return None
+    return SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls="implicit" if settings.smtp_tls == "implicit" else "none" if settings.smtp_tls == "none" else "starttls",
+        sender=settings.smtp_from,
+        user=settings.smtp_user,
+        password_file=settings.smtp_password_file,
+        dev=settings.dev,
+        ca_file=settings.smtp_ca_file,
+    )
+
+
+def mailer(settings: Settings) -> Mailer | None:
+    config = smtp_config(settings)
+    return None if config is None else Mailer(config)
+
+
+def mail_route(app: web.Application) -> MailRoute | None:
+    """Offline messages go to each site's `team_email` when SMTP is configured."""
+    settings = app[SETTINGS]
+    sites = app.get(SITES)
+    if settings.smtp_from is None or settings.smtp_host is None or sites is None:
+        return None
+
+    def team_email(site_id: str | None) -> str | None:
+        site = sites.get(site_id)
+        return None if site is None else site.team_email
+
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    return MailRoute(team_email, settings.smtp_from, f"{base}/console/#inbox")

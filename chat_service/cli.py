@@ -23,6 +23,7 @@ from chat_service.app import (
     create_app,
     load_hmac_keys,
     load_keys,
+    smtp_config,
 )
 from chat_service.audit import CLI_ACTOR, AuditLog
 from chat_service.conversations import Conversations, utcnow
@@ -31,6 +32,7 @@ from chat_service.drain import DRAIN
 from chat_service.embedded import start_embedded
 from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
+from chat_service.mail import Mailer, MailRefused
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
@@ -59,7 +61,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port")
 
-    sub.add_parser("check", parents=[common], help="validate settings and database residency")
+    check_cmd = sub.add_parser("check", parents=[common], help="validate settings and database residency")
+    check_cmd.add_argument(
+        "--smtp-test", action="store_true", help="also connect to the SMTP server (TLS, login); sends nothing"
+    )
 
     users = sub.add_parser("users", help="manage staff accounts").add_subparsers(dest="users_command", required=True)
     create = users.add_parser("create", parents=[common], help="create an agent or admin")
@@ -105,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return run(settings)
     if args.command == "check":
-        return asyncio.run(check(settings))
+        return asyncio.run(check(settings, smtp_test=args.smtp_test))
     if args.command == "users":
         return asyncio.run(create_user(settings, args))
     if args.command == "audit":
@@ -221,8 +226,8 @@ async def open_cli_database(settings: Settings) -> AsyncIterator[Database]:
             await embedded.stop()
 
 
-async def check(settings: Settings) -> int:
-    problems: list[str] = []
+async def check(settings: Settings, *, smtp_test: bool = False) -> int:
+    problems: list[str] = await check_smtp(settings, connect=smtp_test)
     try:
         source = load_keys(
             settings.replace(dev=False) if settings.master_keys or settings.master_key_file else settings
@@ -302,6 +307,27 @@ def _warn_key_epochs(settings: Settings, ring: KeyRing) -> None:
             "`chat-retention run` rotates and destroys it (CHAT_SHREDDING_WINDOW_DAYS)",
             file=sys.stderr,
         )
+
+
+async def check_smtp(settings: Settings, *, connect: bool) -> list[str]:
+    """SMTP settings: files readable and private; with `connect`, a real TLS session and login."""
+    config = smtp_config(settings)
+    if config is None:
+        return ["smtp: --smtp-test needs CHAT_SMTP_HOST and CHAT_SMTP_FROM"] if connect else []
+    problems = []
+    for name, path in (("CHAT_SMTP_PASSWORD_FILE", config.password_file), ("CHAT_SMTP_CA_FILE", config.ca_file)):
+        if path is not None and not path.is_file():
+            problems.append(f"{name}: {path} is not a readable file")
+    secret = config.password_file
+    if secret is not None and secret.is_file() and secret.stat().st_mode & 0o077:
+        problems.append(f"CHAT_SMTP_PASSWORD_FILE: {secret} must not be readable by others (chmod 600)")
+    if connect and not problems:
+        try:
+            await Mailer(config).test_connection()
+            print(f"smtp: connected to {config.host}:{config.port} with {config.tls}, nothing sent")
+        except (MailRefused, OSError, TimeoutError) as exc:
+            problems.append(f"smtp: {exc or type(exc).__name__}")
+    return problems
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +20,10 @@ from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRi
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
+from chat_service.outbox.events import Outbox
 from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
+from chat_service.storage.outbox import Delivery
 from chat_service.validation import VisitorMessageIn
 
 log = get_logger(__name__)
@@ -127,10 +129,12 @@ class Conversations:
         key_cache: DataKeyCache | None = None,
         hmac_keys: HmacKeys | None = None,
         pipeline: WritePipeline | None = None,
+        outbox: Outbox | None = None,
     ):
         self._db = db
         # Without a running pipeline (CLI tools, tests) each message is written as its own batch.
         self._pipeline = pipeline or WritePipeline(db)
+        self._outbox = outbox or Outbox(db, clock=clock)  # [outbox] no endpoints until refreshed
         self._hmac = hmac_keys
         self._keys = keys
         self._resume = timedelta(days=resume_days)
@@ -197,6 +201,7 @@ class Conversations:
         *,
         counted: bool = True,
         admitted: bool = False,
+        deliveries: Sequence[Delivery] | None = None,
     ) -> tuple[MessageView, bool, Conversation | None]:
         """Store once through the write pipeline; returns the view, whether it is new, and the
         conversation if this message reopened it.
@@ -206,8 +211,14 @@ class Conversations:
         return (the ack) waits for the bookkeeping too. `counted=False` for a first message, which
         the conversation it created already counts.
         """
+        if deliveries is None:
+            deliveries = self._outbox.message_created(key, message)  # written in the message's batch
         pending = self._pipeline.submit(
-            message, reopen=message.sender == "visitor" and counted, counted=counted, admitted=admitted
+            message,
+            reopen=message.sender == "visitor" and counted,
+            counted=counted,
+            admitted=admitted,
+            deliveries=deliveries,
         )
         with self._pipeline.caller():
             stored = await pending.stored
@@ -283,7 +294,8 @@ class Conversations:
             return await self._restart(earlier, first)
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: no bookkeeping write for the first message.
-        view, _, _ = await self._store(key, message, counted=False, admitted=True)
+        deliveries = self._outbox.conversation_started(key, conv, plain, message)
+        view, _, _ = await self._store(key, message, counted=False, admitted=True, deliveries=deliveries)
         return Started(conv, view, f"{conversation_id}.{secret}")
 
     async def _restart(self, conv: Conversation, resent: VisitorMessageIn) -> Started:
@@ -419,7 +431,13 @@ class Conversations:
         return self.pseudonym_label(conv.id)
 
     async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation, bool]:
-        conv, won = await self._db.conversations.claim(conversation_id, agent_id, force=force)
+        # [outbox] the assignment and its event in one transaction
+        key = await self._data_key(conversation_id) if self._outbox.listens("conversation.assigned") else None
+        conv, won = await self._outbox.write(
+            lambda session: self._db.conversations.claim(conversation_id, agent_id, force=force, session=session),
+            lambda r: self._outbox.conversation_assigned(key, r[0]) if key and r[1] and r[0] else [],
+            listening=key is not None,
+        )
         if conv is None:
             raise NotFound("No such conversation.")
         return conv, won
@@ -459,8 +477,14 @@ class Conversations:
         return view, is_new
 
     async def set_status(self, conversation_id: str, status: str) -> Conversation:
-        changed = await self._db.conversations.set_status(
-            conversation_id, "closed" if status == "closed" else "open", self._clock()
+        # [outbox] the change and its event in one transaction
+        key = await self._data_key(conversation_id) if self._outbox.listens("conversation.status_changed") else None
+        changed = await self._outbox.write(
+            lambda session: self._db.conversations.set_status(
+                conversation_id, "closed" if status == "closed" else "open", self._clock(), session=session
+            ),
+            lambda c: self._outbox.status_changed(key, c) if key and c else [],
+            listening=key is not None,
         )
         if changed is None:
             return await self.get(conversation_id)  # already in that state (or NotFound)

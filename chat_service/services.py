@@ -11,6 +11,7 @@ from chat_service.accounts import Accounts
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys
+from chat_service.outbox import Outbox, Webhooks
 from chat_service.presence import Presence
 from chat_service.residency import ResidencyDecision
 from chat_service.settings import Settings
@@ -32,6 +33,8 @@ class Services:
     sio: socketio.AsyncServer
     residency: ResidencyDecision
     privacy: DataSubjectRequests
+    outbox: Outbox
+    webhooks: Webhooks
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -118,6 +118,18 @@ class Settings:
     mongodb_pool_size: int = 8
     write_queue_max_wait_ms: int = 2000
     write_batch_max: int = 256
+    outbox_worker: bool = True
+    outbox_timeout_s: int = 10
+    outbox_concurrency: int = 4
+    outbox_poll_ms: int = 1000
+    outbox_retention_days: int = 7
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_from: str | None = None
+    smtp_ca_file: Path | None = None
 
     @property
     def embedded(self) -> bool:
@@ -239,6 +251,21 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Longest a message may wait to be written (ms); beyond it new ones get `unavailable` + `retry_after`.",
     ),
     "write_batch_max": ("CHAT_WRITE_BATCH_MAX", "Most messages the write pipeline stores in one batch."),
+    "outbox_worker": ("CHAT_OUTBOX_WORKER", "Run the outbox delivery worker (webhooks) in this process."),
+    "outbox_timeout_s": ("CHAT_OUTBOX_TIMEOUT_S", "Timeout of one webhook delivery attempt, in seconds."),
+    "outbox_concurrency": ("CHAT_OUTBOX_CONCURRENCY", "Webhook requests in flight per endpoint per process."),
+    "outbox_poll_ms": ("CHAT_OUTBOX_POLL_MS", "How often the worker looks for deliveries due (other nodes' too)."),
+    "outbox_retention_days": (
+        "CHAT_OUTBOX_RETENTION_DAYS",
+        "Days a delivered (or finally failed) outbox entry is kept for the deliveries log.",
+    ),
+    "smtp_host": ("CHAT_SMTP_HOST", "SMTP server for offline-message e-mail (unset: no e-mail is sent)."),
+    "smtp_port": ("CHAT_SMTP_PORT", "SMTP port (587 for STARTTLS, 465 for implicit TLS)."),
+    "smtp_tls": ("CHAT_SMTP_TLS", "starttls, implicit or none (none only in dev mode: never mail in clear)."),
+    "smtp_user": ("CHAT_SMTP_USER", "SMTP user name (unset: no authentication)."),
+    "smtp_password_file": ("CHAT_SMTP_PASSWORD_FILE", "File holding the SMTP password (mode 0600)."),
+    "smtp_from": ("CHAT_SMTP_FROM", "Sender address of the service's e-mail, e.g. chat@example.eu."),
+    "smtp_ca_file": ("CHAT_SMTP_CA_FILE", "Extra CA certificate to trust for the SMTP server (a private relay)."),
 }
 
 
@@ -325,6 +352,19 @@ def _parse_contact_uri(raw: str) -> str:
     return value
 
 
+def _parse_smtp_tls(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"starttls", "implicit", "none"}:
+        raise ValueError("expected starttls, implicit or none")
+    return value
+
+
+def _parse_email(raw: str) -> str:
+    if not re.fullmatch(r"[^@\s<>\"]{1,64}@[A-Za-z0-9.-]{1,253}", raw.strip()):
+        raise ValueError("expected an e-mail address like chat@example.eu")
+    return raw.strip()
+
+
 def _parse_sites_file(raw: str) -> Path:
     path = Path(_parse_str(raw))
     try:
@@ -398,6 +438,18 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mongodb_pool_size": _parse_int(2, 500),
     "write_queue_max_wait_ms": _parse_int(1, 600_000),
     "write_batch_max": _parse_int(1, 10_000),
+    "outbox_worker": _parse_bool,
+    "outbox_timeout_s": _parse_int(1, 60),
+    "outbox_concurrency": _parse_int(1, 64),
+    "outbox_poll_ms": _parse_int(50, 60_000),
+    "outbox_retention_days": _parse_int(1, 90),
+    "smtp_host": _parse_str,
+    "smtp_port": _parse_int(1, 65535),
+    "smtp_tls": _parse_smtp_tls,
+    "smtp_user": _parse_str,
+    "smtp_password_file": lambda raw: Path(_parse_str(raw)),
+    "smtp_from": _parse_email,
+    "smtp_ca_file": lambda raw: Path(_parse_str(raw)),
 }
 
 
@@ -446,4 +498,11 @@ def _cross_checks(values: Mapping[str, Any]) -> list[str]:
         problems.append("CHAT_MASTER_KEY_FILE and CHAT_MASTER_KEYS: set only one of them")
     if not dev and "*" in values.get("allowed_origins", ()):
         problems.append("CHAT_ALLOWED_ORIGINS: '*' is only allowed in dev mode")
+    if values.get("smtp_host") is not None:
+        if not dev and values.get("smtp_tls", "starttls") == "none":
+            problems.append("CHAT_SMTP_TLS: none is only allowed in dev mode (e-mail is never sent in clear)")
+        if values.get("smtp_from") is None:
+            problems.append("CHAT_SMTP_FROM: required when CHAT_SMTP_HOST is set")
+        if (values.get("smtp_user") is None) != (values.get("smtp_password_file") is None):
+            problems.append("CHAT_SMTP_USER and CHAT_SMTP_PASSWORD_FILE: set both or neither")
     return problems

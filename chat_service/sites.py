@@ -11,6 +11,9 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/privacy"
     [sites.shop.notice.nl]
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
+
+A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
+SMTP is configured).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ DEV_SITE = "demo"
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+")
 _LINK = re.compile(r"https?://\S{1,2000}")
 MAX_NOTICE = 2000
+_EMAIL = re.compile(r"[^@\s<>\",;]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 
 DEFAULT_NOTICE = {
     "en": (
@@ -70,6 +74,7 @@ class Site:
     origins: frozenset[str]
     notice_version: str
     notices: Mapping[str, Notice]
+    team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -163,7 +168,7 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice"})
+    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email"})
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -174,9 +179,12 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(version, str) or not NOTICE_VERSION.fullmatch(version):
         problems.append(f"{where}.notice_version: letters, digits, '.', '_' and '-' only (1-32)")
     notices = _parse_notices(where, entry.get("notice", {}), problems)
+    team_email = entry.get("team_email")
+    if team_email is not None and not (isinstance(team_email, str) and _EMAIL.fullmatch(team_email)):
+        problems.append(f"{where}.team_email: an e-mail address like team@example.eu")
     if len(problems) > before:
         return None
-    return Site(site_id, frozenset(origins), str(version), notices)
+    return Site(site_id, frozenset(origins), str(version), notices, team_email)
 
 
 def _parse_notices(where: str, section: object, problems: list[str]) -> dict[str, Notice]:

@@ -19,6 +19,7 @@ from chat_service.conversations import iso, utcnow
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, KeyRingSource
 from chat_service.errors import DecryptionFailed, InvalidInput, NotFound
 from chat_service.models import Conversation
+from chat_service.outbox.events import Outbox
 from chat_service.storage import Database
 from chat_service.validation import CONVERSATION_ID, EMAIL
 from retention.policies import PolicySet
@@ -59,8 +60,10 @@ class DataSubjectRequests:
         policies: PolicySet,
         *,
         clock: Callable[[], datetime] = utcnow,
+        outbox: Outbox | None = None,
     ):
         self._db = db
+        self._outbox = outbox or Outbox(db, clock=clock)  # [outbox]
         self._keys = keys
         self._hmac = hmac_keys
         self._policies = policies
@@ -189,6 +192,7 @@ class DataSubjectRequests:
         erased = 0
         for conv in conversations:
             erased += await self._db.retention.delete_conversations([conv.id])
+            await self._outbox.erased([conv.id])  # [outbox] privacy.erased, and pending deliveries dropped
             await self._audit.record(
                 actor_id,
                 "privacy.erased",

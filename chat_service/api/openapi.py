@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chat_service.api import admin, health, privacy, session, wellknown
+from chat_service.api import admin, health, privacy, session, webhooks, wellknown
 from chat_service.api.contract import ApiRoutes, Operation
 from chat_service.schemas import MAX_BODY_BYTES, MAX_DEPTH
 from chat_service.schemas.http import WidgetAvailabilityQuery
@@ -132,5 +132,13 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(SPEC)
 
 
-TABLES: tuple[ApiRoutes, ...] = (health.routes, wellknown.routes, session.routes, admin.routes, privacy.routes, routes)
+TABLES: tuple[ApiRoutes, ...] = (
+    health.routes,
+    wellknown.routes,
+    session.routes,
+    admin.routes,
+    privacy.routes,
+    webhooks.routes,
+    routes,
+)
 SPEC: dict[str, Any] = build_spec(TABLES)

@@ -19,7 +19,7 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from chat_service.errors import NotFound, Overloaded, StorageUnavailable
@@ -27,6 +27,7 @@ from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message
 from chat_service.storage import Database
 from chat_service.storage.batches import Activity, Inserted
+from chat_service.storage.outbox import Delivery, delivery_to_doc
 
 log = get_logger(__name__)
 MAX_RETRY_AFTER_S = 30
@@ -47,6 +48,9 @@ class Pending:
     reopen: bool  # a visitor message: reopens its conversation if closed
     counted: bool  # False for a first message, already counted in the conversation it created
     queued_at: float
+    # Outgoing deliveries (webhooks, e-mail) reporting this message: written in the same
+    # transaction as the message, and only if the message is new (transactional outbox).
+    deliveries: Sequence[Delivery] = ()
     stored: asyncio.Future[Stored] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     # The conversation if this message reopened it, else None.
     done: asyncio.Future[Conversation | None] = field(
@@ -89,12 +93,17 @@ class WritePipeline:
         self._flush_started = 0.0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._on_deliveries: Callable[[], None] = lambda: None
         # Figures for logs and benchmarks.
         self.batches = 0
         self.largest_batch = 0
         self.refused = 0
 
     # --- life cycle ----------------------------------------------------------------------------
+
+    def on_deliveries(self, wake: Callable[[], None]) -> None:
+        """Called after a batch that wrote outbox deliveries committed (the worker sends at once)."""
+        self._on_deliveries = wake
 
     def start(self) -> None:
         if self._writer is None:
@@ -155,7 +164,15 @@ class WritePipeline:
             self.refused += 1
             raise Overloaded(max(1, min(MAX_RETRY_AFTER_S, math.ceil(max(waited, expected)))))
 
-    def submit(self, message: Message, *, reopen: bool, counted: bool = True, admitted: bool = False) -> Pending:
+    def submit(
+        self,
+        message: Message,
+        *,
+        reopen: bool,
+        counted: bool = True,
+        admitted: bool = False,
+        deliveries: Sequence[Delivery] = (),
+    ) -> Pending:
         """Queue a message; raises `Overloaded` at once when the queue is full in time or stopping.
 
         `admitted`: the caller already passed `admit` and wrote something this message must
@@ -163,7 +180,7 @@ class WritePipeline:
         """
         if not admitted:
             self.admit()
-        pending = Pending(message, reopen, counted, self._clock())
+        pending = Pending(message, reopen, counted, self._clock(), deliveries)
         self._queue.append(pending)
         if self._writer is None:
             # No writer running (a CLI or a test without a server): write this one now.
@@ -231,6 +248,9 @@ class WritePipeline:
             else:
                 leaders[pending.key] = pending
         written = list(leaders.values())
+        if any(p.deliveries for p in written):
+            await self._write_with_deliveries(written, followers)
+            return
         outcomes = await self._db.batches.insert_messages([p.message for p in written])
 
         new: list[Pending] = []
@@ -252,10 +272,45 @@ class WritePipeline:
             self._follow(pending, leaders[pending.key])
 
         reopened, missing = await self._db.batches.record_activity(activity)
+        await self._finish(new, activity, reopened, missing)
+
+    async def _write_with_deliveries(self, written: list[Pending], followers: list[Pending]) -> None:
+        """A batch carrying outbox deliveries: messages, deliveries and bookkeeping in one transaction.
+
+        A resend must write no second delivery, so copies already stored are found first (one
+        query) and answered with the earlier message; should another node store a copy between
+        that query and the commit, the transaction aborts and the batch fails (`unavailable`): the
+        senders resend, and the resend finds the copy.
+        """
+        earlier = await self._db.batches.stored_copies([p.message for p in written])
+        fresh: list[Pending] = []
+        for pending in written:
+            copy = earlier.get(pending.key)
+            if copy is None:
+                fresh.append(pending)
+            else:
+                pending.stored.set_result(Stored(copy, False))
+                pending.done.set_result(None)
+        activity = self._activity(fresh)
+        docs = [delivery_to_doc(d) for p in fresh for d in p.deliveries]
+        reopened, missing = await self._db.batches.record_activity(
+            activity, messages=[p.message for p in fresh], outbox=docs
+        )
+        for pending in fresh:
+            pending.stored.set_result(Stored(pending.message, True))
+        for pending in followers:
+            self._follow(pending, leaders_of(written)[pending.key])
+        await self._finish(fresh, activity, reopened, missing)
+        if docs:
+            self._on_deliveries()
+
+    async def _finish(
+        self, new: list[Pending], activity: list[Activity], reopened: dict[str, Conversation], missing: set[str]
+    ) -> None:
         if missing:
             # Erased while these were being written: they must not stay behind as orphans.
             gone = [p for p in new if p.message.conversation_id in missing]
-            await self._db.batches.delete_messages([p.message.id for p in gone])
+            await self._db.batches.delete_orphans([p.message.id for p in gone], sorted(missing))
             for pending in gone:
                 pending.fail(NotFound("This conversation no longer exists."))
             new = [p for p in new if p.message.conversation_id not in missing]
@@ -311,3 +366,7 @@ class WritePipeline:
             pending.done.set_result(None)
         else:
             pending.fail(StorageUnavailable())
+
+
+def leaders_of(written: list[Pending]) -> dict[tuple[str, str, str], Pending]:
+    return {p.key: p for p in written}

@@ -196,3 +196,65 @@ class PasswordBody(Body):
     """Re-authentication before a sensitive change."""
 
     password: Password
+
+
+WebhookEvent = Literal[
+    "conversation.created",
+    "message.created",
+    "conversation.assigned",
+    "conversation.status_changed",
+    "conversation.handed_over",
+    "privacy.erased",
+]
+WebhookField = Literal["message.text", "visitor.name", "visitor.email", "visitor.page_url", "visitor.language"]
+WebhookUrl = Annotated[
+    str, Field(min_length=1, max_length=2000, description="https outside dev mode; no private addresses")
+]
+WebhookRegion = Annotated[
+    str, Field(min_length=1, max_length=64, description="where the receiver is hosted (EU/EEA list)")
+]
+
+
+class WebhookEndpointBody(Body):
+    """A new endpoint: where, in which region, which events, and which personal fields (opt-in)."""
+
+    url: WebhookUrl
+    region: WebhookRegion
+    events: list[WebhookEvent] = Field(min_length=1, max_length=6)
+    fields: list[WebhookField] = Field(default_factory=list, max_length=5)
+    description: Annotated[str | None, NotNull] = Field(
+        default=None, max_length=200, json_schema_extra=_value_or_absent
+    )
+    enabled: Annotated[bool | None, NotNull] = OPTIONAL
+
+    def as_input(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class WebhookChangesBody(Body):
+    """At least one field; a field left out stays as it is."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+
+    url: Annotated[WebhookUrl | None, NotNull] = OPTIONAL
+    region: Annotated[WebhookRegion | None, NotNull] = OPTIONAL
+    events: Annotated[list[WebhookEvent] | None, NotNull] = Field(
+        default=None, min_length=1, max_length=6, json_schema_extra=_value_or_absent
+    )
+    fields: Annotated[list[WebhookField] | None, NotNull] = Field(
+        default=None, max_length=5, json_schema_extra=_value_or_absent
+    )
+    description: Annotated[str | None, NotNull] = Field(
+        default=None, max_length=200, json_schema_extra=_value_or_absent
+    )
+    enabled: Annotated[bool | None, NotNull] = OPTIONAL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_empty(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data:
+            raise PydanticCustomError("chat_nothing", "Nothing to change.")
+        return data
+
+    def as_input(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)

@@ -17,7 +17,7 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from chat_service.errors import StorageUnavailable
 from chat_service.models import Conversation, Message
-from chat_service.storage.conversations import _conversation_from_doc, message_to_doc
+from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 
 DUPLICATE_KEY = 11000
@@ -49,6 +49,7 @@ class BatchStore:
         self._client = client
         self._messages = db.messages
         self._conversations = db.conversations
+        self._outbox = db.outbox
 
     @translate_errors
     async def insert_messages(self, messages: Sequence[Message]) -> list[Inserted]:
@@ -70,7 +71,13 @@ class BatchStore:
         return [Inserted.NEW] * len(messages)
 
     @translate_errors
-    async def record_activity(self, activities: Sequence[Activity]) -> tuple[dict[str, Conversation], set[str]]:
+    async def record_activity(
+        self,
+        activities: Sequence[Activity],
+        *,
+        messages: Sequence[Message] = (),
+        outbox: Sequence[dict[str, Any]] = (),
+    ) -> tuple[dict[str, Conversation], set[str]]:
         """Count new messages and move the activity clocks: one unordered `bulk_write`, one update
         per conversation, in one transaction.
 
@@ -86,8 +93,12 @@ class BatchStore:
         touches one conversation (a quiet moment) skips the transaction. Returns the reopened
         conversations by id (after the change), and the ids of conversations that no longer exist
         (erased meanwhile: their messages in this batch must not stay behind as orphans).
+
+        `messages` and `outbox` (delivery documents) are inserted in the same transaction first:
+        a batch that reports its messages to webhooks or e-mail stores message, delivery and
+        bookkeeping together or not at all (transactional outbox).
         """
-        if not activities:
+        if not activities and not messages:
             return {}, set()
         guarded = {a.conversation_id: a for a in activities if a.reopen_by is not None}
         first = [
@@ -108,6 +119,12 @@ class BatchStore:
         matched = [0, 0]
 
         async def work(session: AsyncClientSession) -> int:
+            if messages:
+                await self._messages.insert_many([message_to_doc(m) for m in messages], ordered=False, session=session)
+            if outbox:
+                await self._outbox.insert_many(list(outbox), ordered=False, session=session)
+            if not first:
+                return 0
             result = await self._conversations.bulk_write(first, ordered=False, session=session)
             matched[0], matched[1] = result.matched_count, 0
             if not reopen or result.matched_count == len(first):
@@ -117,7 +134,7 @@ class BatchStore:
             return second.matched_count
 
         missing: set[str] = set()
-        if len(activities) == 1:
+        if len(activities) == 1 and not messages:
             outcome = await self._record_one(first[0], reopen[0] if reopen else None)
             if outcome is None:
                 return {}, await self._missing(activities)
@@ -142,10 +159,29 @@ class BatchStore:
         return set(ids) - found
 
     @translate_errors
-    async def delete_messages(self, message_ids: Sequence[str]) -> None:
-        """Remove messages whose conversation was erased while they were being written."""
+    async def delete_orphans(self, message_ids: Sequence[str], conversation_ids: Sequence[str]) -> None:
+        """Remove what a batch wrote for conversations erased while it was being written."""
         if message_ids:
             await self._messages.delete_many({"_id": {"$in": list(message_ids)}})
+        if conversation_ids:
+            await self._outbox.delete_many({"conversation_id": {"$in": list(conversation_ids)}})
+
+    @translate_errors
+    async def stored_copies(self, messages: Sequence[Message]) -> dict[tuple[str, str, str], Message]:
+        """Messages already stored under the same (conversation, sender, client id): one query."""
+        if not messages:
+            return {}
+        wanted = {(m.conversation_id, m.sender, m.client_id) for m in messages}
+        query = {
+            "conversation_id": {"$in": sorted({m.conversation_id for m in messages})},
+            "client_id": {"$in": sorted({m.client_id for m in messages})},
+        }
+        found: dict[tuple[str, str, str], Message] = {}
+        async for doc in self._messages.find(query):
+            key = (doc["conversation_id"], doc["sender"], doc["client_id"])
+            if key in wanted:
+                found[key] = _message_from_doc(doc)
+        return found
 
     async def _record_one(self, update: UpdateOne, reopen: UpdateOne | None) -> bool | None:
         """One conversation (a quiet moment): no transaction, one update in the common case.

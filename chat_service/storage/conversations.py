@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -171,17 +172,22 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def set_status(self, conversation_id: str, status: ConversationStatus, at: datetime) -> Conversation | None:
+    async def set_status(
+        self, conversation_id: str, status: ConversationStatus, at: datetime, session: AsyncClientSession | None = None
+    ) -> Conversation | None:
         changes: dict[str, Any] = {"status": status, "closed_at": at if status == "closed" else None}
         doc = await self._col.find_one_and_update(
             {"_id": conversation_id, "status": {"$ne": status}},
             {"$set": changes, "$max": {"last_activity_at": at}},
             return_document=ReturnDocument.AFTER,
+            session=session,
         )
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation | None, bool]:
+    async def claim(
+        self, conversation_id: str, agent_id: str, *, force: bool, session: AsyncClientSession | None = None
+    ) -> tuple[Conversation | None, bool]:
         """Assign to `agent_id`. Without `force` only if unassigned: one claim wins a race.
 
         Returns the conversation after the attempt (None if it does not exist) and whether it won.
@@ -190,11 +196,11 @@ class ConversationStore:
         if not force:
             query["assigned_agent_id"] = None
         doc = await self._col.find_one_and_update(
-            query, {"$set": {"assigned_agent_id": agent_id}}, return_document=ReturnDocument.AFTER
+            query, {"$set": {"assigned_agent_id": agent_id}}, return_document=ReturnDocument.AFTER, session=session
         )
         if doc is not None:
             return _conversation_from_doc(doc), True
-        current = await self._col.find_one({"_id": conversation_id})
+        current = await self._col.find_one({"_id": conversation_id}, session=session)
         return (None if current is None else _conversation_from_doc(current)), False
 
     @translate_errors

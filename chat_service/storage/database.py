@@ -84,6 +84,7 @@ class Database:
         from chat_service.storage.erasures import ErasureFeedStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.limits import RateCounterStore
+        from chat_service.storage.outbox import EndpointStore, OutboxStore
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
@@ -103,6 +104,8 @@ class Database:
         self.endings = ErasureFeedStore(self.db)
         self.rate_counters = RateCounterStore(self.db)
         self.batches = BatchStore(self.client, self.db)
+        self.outbox = OutboxStore(self.client, self.db)
+        self.webhook_endpoints = EndpointStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -146,6 +149,7 @@ class Database:
         await self.db.sessions.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0, name="lifetime")
         await self.endings.ensure_indexes()
         await self.rate_counters.ensure_indexes()
+        await self.outbox.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

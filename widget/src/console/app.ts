@@ -6,16 +6,18 @@ import { api, ApiError, type Canned, type User } from "./api";
 import { h, isTyping, patch } from "./dom";
 import { countOpen, renderRows, renderTabs, type Counts } from "./inbox";
 import { privacyPage } from "./privacy";
+import { webhooksPage } from "./webhooks";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
 import { EarlyEvents, Thread } from "./thread";
 
-type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "account";
+type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "webhooks" | "account";
 const PAGES: [Page, keyof Strings, boolean][] = [
   ["inbox", "inbox", false],
   ["canned", "cannedList", true],
   ["users", "users", true],
   ["audit", "audit", true],
   ["privacy", "privacy", true],
+  ["webhooks", "webhooks", true],
   ["account", "account", false],
 ];
 const SHORTCUTS: [string, keyof Strings][] = [
@@ -294,6 +296,7 @@ export class ConsoleApp {
     else if (page === "canned") content = cannedPage(t, () => void this.loadCanned());
     else if (page === "audit") content = auditPage(t, this.lang);
     else if (page === "privacy") content = privacyPage(t, this.lang);
+    else if (page === "webhooks") content = webhooksPage(t, this.lang);
     else if (page === "account")
       content = h(
         "section",
