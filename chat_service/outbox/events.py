@@ -1,9 +1,9 @@
 """The transactional outbox API the domain calls: which events exist, what each carries, who listens.
 
 The domain asks `Outbox` for the deliveries a change produces and writes them with the change
-(`Outbox.write` / `Outbox.insert_message`, one transaction). A delivery's payload is encrypted
-under the conversation's data key (AAD: the outbox record and field), so erasing a conversation
-crypto-shreds its pending deliveries too. Payloads are thin by default; text and visitor fields
+(`Outbox.write`, one transaction; a message's deliveries ride its write-pipeline batch). A
+delivery's payload is encrypted under the conversation's data key (AAD: the outbox record and
+field), so erasing a conversation crypto-shreds its pending deliveries too. Payloads are thin by default; text and visitor fields
 go only to endpoints that opted in to that field.
 """
 
@@ -154,13 +154,6 @@ class Outbox:
         result = await self._db.outbox.with_change(change, deliveries, any_deliveries=True)
         self.notify()
         return result
-
-    async def insert_message(self, message: Message, deliveries: Sequence[Delivery]) -> tuple[Message, bool]:
-        """Store a message once, with its deliveries in the same transaction."""
-        stored, is_new = await self._db.outbox.insert_message_once(message, deliveries)
-        if deliveries and is_new:
-            self.notify()
-        return stored, is_new
 
     async def insert(self, deliveries: Sequence[Delivery]) -> None:
         """Deliveries that report no change of ours in the database (test events, erasure reports)."""

@@ -154,10 +154,6 @@ class ConversationStore:
         await self._col.update_one({"_id": conversation_id}, {"$max": {"resume_expires_at": expires_at}})
 
     @translate_errors
-    async def revoke_resume(self, conversation_id: str) -> None:
-        await self._col.update_one({"_id": conversation_id}, {"$set": {"resume_token_hash": ""}})
-
-    @translate_errors
     async def forget_visitor(self, conversation_id: str, at: datetime) -> Conversation | None:
         """The visitor left and asked to be forgotten: no token or first client id restarts it; closed."""
         doc = await self._col.find_one_and_update(

@@ -17,11 +17,7 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.asynchronous.mongo_client import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
 
-from chat_service.errors import StorageUnavailable
-from chat_service.models import Message
-from chat_service.storage.conversations import _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 
 T = TypeVar("T")
@@ -211,30 +207,6 @@ class OutboxStore:
         async with self._client.start_session() as session:
             result: T = await session.with_transaction(work, write_concern=DURABLE)
             return result
-
-    @translate_errors
-    async def insert_message_once(self, message: Message, deliveries: Sequence[Delivery]) -> tuple[Message, bool]:
-        """`MessageStore.insert_once` with the message's deliveries in the same transaction.
-
-        A resend (duplicate client id) aborts the transaction: the earlier message is answered and
-        no second delivery is written.
-        """
-
-        async def insert(session: AsyncClientSession | None) -> None:
-            # Not caught here: inside a transaction a write error has already aborted it.
-            await self._db.messages.insert_one(message_to_doc(message), session=session)
-
-        try:
-            await self.with_change(insert, lambda _: deliveries, any_deliveries=bool(deliveries))
-            return message, True
-        except DuplicateKeyError:
-            pass
-        doc = await self._db.messages.find_one(
-            {"conversation_id": message.conversation_id, "sender": message.sender, "client_id": message.client_id}
-        )
-        if doc is None:
-            raise StorageUnavailable()  # the duplicate was on a delivery id: astronomically unlikely
-        return _message_from_doc(doc), False
 
     @translate_errors
     async def insert(self, deliveries: Sequence[Delivery]) -> None:
