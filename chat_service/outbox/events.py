@@ -3,8 +3,8 @@
 The domain asks `Outbox` for the deliveries a change produces and writes them with the change
 (`Outbox.write`, one transaction; a message's deliveries ride its write-pipeline batch). A
 delivery's payload is encrypted under the conversation's data key (AAD: the outbox record and
-field), so erasing a conversation crypto-shreds its pending deliveries too. Payloads are thin by default; text and visitor fields
-go only to endpoints that opted in to that field.
+field), so erasing a conversation crypto-shreds its pending deliveries too. Payloads are thin
+by default; text and visitor fields go only to endpoints that opted in to that field.
 """
 
 from __future__ import annotations
