@@ -9,7 +9,7 @@ re-keyed under a new data key), once ten days later where nothing is due but the
 (the key-epoch step re-wraps every data key), once where every conversation is due for deletion.
 Reported per phase: conversations/s, the job's peak RSS (ru_maxrss) and CPU seconds, and
 SecantusDB's CPU seconds (from /proc/<pid>/stat). `--profile DIR` records each phase of the job
-and of SecantusDB with py-spy (`pip install py-spy`; not a project dependency) into DIR.
+and of SecantusDB with py-spy (in the `dev` extra) into DIR.
 """
 
 from __future__ import annotations

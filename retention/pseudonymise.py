@@ -77,11 +77,11 @@ def pseudonymise_conversation(
         except DecryptionFailed:
             # Nobody can read it, so it discloses nothing either: kept as it is.
             unreadable += 1
-            texts.append(RedactedText(message.id, message.text, message.text_length))
+            texts.append(RedactedText(message, message.text, message.text_length))
             continue
         redaction = redact(text, known)
         if redaction.changed:
             redactions.update(redaction.counts)
-        texts.append(RedactedText(message.id, key.encrypt(ref, redaction.text), len(redaction.text)))
+        texts.append(RedactedText(message, key.encrypt(ref, redaction.text), len(redaction.text)))
     change = Pseudonymisation(conv.id, pseudonym, kept, wrapped, tuple(texts))
     return PseudonymisedConversation(change, redactions, unreadable)

@@ -31,7 +31,7 @@ async def test_opening_a_conversation_writes_an_audit_event(server: ServerProces
     ]
     result = server.run_cli("audit", "verify")
     assert result.returncode == 0, result.stderr
-    assert "intact: 3 events" in result.stdout  # the sign-in, then the two opened
+    assert "intact: 4 events" in result.stdout  # the account created, the sign-in, then the two opened
 
 
 async def test_editing_any_audit_event_breaks_verification(server: ServerProcess) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from retention.redact import known_value_patterns, redact
 
@@ -123,3 +127,24 @@ def test_known_visitor_values_are_redacted_by_whole_word() -> None:
 )
 def test_adjacent_items_are_each_found(text: str, expected: str) -> None:
     assert redact(text).text == expected
+
+
+def test_known_values_in_any_letter_case_and_script_are_redacted() -> None:
+    known = known_value_patterns([("name", "Kees Åsa"), ("email", "kees@voorbeeld.nl")])
+    assert redact("KEES en åsa, KEES@Voorbeeld.NL", known).text == "[name] en [name], [email]"
+    # Regex case folding, not str.lower: a long s (U+017F) is an "s", the Kelvin sign a "k".
+    assert redact("Kee\u017f belt", known).text == "[name] belt"
+    assert redact("\u212aees belt", known).text == "[name] belt"
+    assert redact("Keesje en Kees2 blijven", known).text == "Keesje en Kees2 blijven"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.text(alphabet="kKsS\u017f\u212ai\u0131 .-", min_size=3, max_size=5),
+    text=st.text(alphabet="kKsS\u017f\u212ai\u0131 .-[]1", max_size=30),
+)
+def test_a_known_value_matches_exactly_where_its_whole_word_regex_does(value: str, text: str) -> None:
+    # The substring shortcut must never miss what the compiled pattern finds.
+    for _, known in known_value_patterns([("name", value)]):
+        reference = re.compile(r"(?<![\w\[])" + re.escape(known.term) + r"(?![\w\]])", re.IGNORECASE)
+        assert known.subn("[name]", text) == reference.subn("[name]", text)

@@ -331,3 +331,54 @@ async def test_pseudonymisation_re_keys_and_nothing_restarts_the_conversation(re
         first = parse_visitor_message({"client_id": client_id, "text": "Ben ik het weer?"}, max_len=4000)
         started = await seed.reader().start(first, VisitorContext(None, None))
         assert started.is_new and started.conversation.id != old
+
+
+async def test_a_message_stored_after_the_batch_was_read_is_neither_lost_nor_left_under_a_dead_key(
+    renv: RetentionEnv,
+) -> None:
+    """The visitor's message is stored (not yet counted on the conversation) between the job's read
+    of the batch and its transaction: that conversation waits for the next run, the others go."""
+    from chat_service.conversations import new_message_id
+    from chat_service.models import Message
+    from chat_service.storage.retention import ConversationSelector
+    from retention.pseudonymise import pseudonymise_conversation
+
+    async with renv.open() as (db, seed):
+        busy = await seed.conversation(days_ago(40), ["bel 06-12345678"])
+        quiet = await seed.conversation(days_ago(40), ["mail me op a@b.nl"])
+        ring = renv.key_source().current()
+        selector = ConversationSelector(before=days_ago(30), pending_policy=("p", 1))
+        batch = [c async for part in db.retention.stream_conversations(selector, 10) for c in part]
+        messages = await db.retention.messages_of([c.id for c in batch])
+        wrapped = await db.retention.wrapped_keys([c.id for c in batch])
+        changes = [
+            pseudonymise_conversation(
+                c,
+                ring.unwrap(c.id, wrapped[c.id]),
+                ring.new_data_key(c.id),
+                [m for m in messages if m.conversation_id == c.id],
+                renv.hmac_keys,
+            ).change
+            for c in batch
+        ]
+        key = ring.unwrap(busy, wrapped[busy])
+        late_id = new_message_id()
+        late = Message(
+            id=late_id,
+            conversation_id=busy,
+            sender="visitor",
+            client_id="v-late",
+            created_at=days_ago(0),
+            text=key.encrypt(FieldRef("messages", late_id, "text"), "nog een vraag"),
+            text_length=13,
+        )
+        await db.messages.insert_once(late)
+
+        done = await db.retention.pseudonymise(
+            changes, selector=selector, policy="p", version=1, at=NOW, run_id="r-test"
+        )
+        assert done == {quiet}
+        _, _, busy_messages = await seed.reader().open(busy)
+        assert [m.text for m in busy_messages] == ["bel 06-12345678", "nog een vraag"]
+        _, _, quiet_messages = await seed.reader().open(quiet)
+        assert [m.text for m in quiet_messages] == ["mail me op [email]"]

@@ -44,7 +44,8 @@ Shortcut = Annotated[
         max_length=32,
         pattern=SHORTCUT.pattern,
         description=(
-            "1 to 32 lower-case letters, digits, '_' or '-', starting with a letter or digit (e.g. 'ship-times')"
+            "1 to 32 lower-case letters, digits, '_' or '-' (a-z, 0-9, _, -), starting with a letter or digit "
+            "(e.g. 'ship-times')"
         ),
     ),
 ]

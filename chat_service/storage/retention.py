@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
-from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc
+from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 from chat_service.storage.erasures import ended_doc
 from chat_service.storage.keys import data_key_to_doc
@@ -47,6 +47,10 @@ def _chunks(ids: Sequence[str], size: int = IN_CHUNK) -> list[list[str]]:
 
 def _no_checkpoint(_: str) -> None:
     return None
+
+
+class _BatchChanged(Exception):
+    """Raised inside a batch's transaction to abort it: something changed since it was read."""
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,15 @@ class ConversationSelector:
 
 @dataclass(frozen=True)
 class RedactedText:
-    message_id: str
+    """One message as it was read (`message`) and its new ciphertext."""
+
+    message: Message
     text: bytes
     text_length: int
+
+    @property
+    def message_id(self) -> str:
+        return self.message.id
 
 
 @dataclass(frozen=True)
@@ -229,13 +239,66 @@ class RetentionStore:
         re-encrypted. Messages are replaced by delete + one `insert_many` with the same ids and
         the data key by delete + insert (an update costs SecantusDB ~10x an insert; on MongoDB
         both are fine). Returns the ids this call pseudonymised.
+
+        The messages are read once, before (`messages_of`): the transaction checks them by the
+        guarded updates' match count and the deletes' counts, without reading them again. Only
+        when something changed since they were read is that transaction aborted and the batch
+        redone conversation by conversation, reading the messages inside the transaction.
         """
         by_id = {c.conversation_id: c for c in changes}
+        mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
+        # A plain guard (no $or): SecantusDB scans the collection for each update with one.
+        guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
 
-        async def work(session: AsyncClientSession) -> set[str]:
-            mark = {"policy": policy, "version": version, "label": f"{policy}@{version}", "at": at, "run": run_id}
-            # A plain guard (no $or): SecantusDB scans the collection for each update with one.
-            guard = {"last_activity_at": {"$lt": selector.before}, "pseudonymised.label": {"$ne": mark["label"]}}
+        def update(i: str) -> UpdateOne:
+            return UpdateOne(
+                {"_id": i, **guard},
+                {
+                    "$set": {
+                        "pseudonym": by_id[i].pseudonym,
+                        "pseudonymised": mark,
+                        "visitor": by_id[i].visitor,
+                        "resume_token_hash": "",
+                    },
+                    # Nothing may let a client id or an e-mail address find it again.
+                    "$unset": {"email_index": "", "first_client_hash": ""},
+                },
+            )
+
+        async def write(session: AsyncClientSession, ids: list[str], new_messages: list[dict[str, Any]]) -> None:
+            if new_messages:
+                await self._db.messages.insert_many(new_messages, session=session)
+            checkpoint("pseudonymise.texts_written")
+            for chunk in _chunks(ids):
+                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
+            await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
+
+        async def fast(session: AsyncClientSession) -> set[str]:
+            """Every conversation of the batch unchanged since it was read, or `_BatchChanged`.
+
+            The guarded updates must match every conversation (none became active, was erased
+            or was done meanwhile), and each chunk's `delete_many` must remove exactly as many
+            messages as were read: messages are only ever added to a conversation (they go only
+            with the whole conversation, which the guard sees), so an equal count is the same set.
+            """
+            ids = sorted(by_id)
+            result = await self._db.conversations.bulk_write([update(i) for i in ids], ordered=False, session=session)
+            if result.matched_count != len(ids):
+                raise _BatchChanged()
+            for chunk in _chunks(ids):
+                deleted = await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
+                if deleted.deleted_count != sum(len(by_id[i].texts) for i in chunk):
+                    raise _BatchChanged()
+            new_messages = [
+                message_to_doc(replace(t.message, text=t.text, text_length=t.text_length))
+                for i in ids
+                for t in by_id[i].texts
+            ]
+            await write(session, ids, new_messages)
+            return set(ids)
+
+        async def careful(session: AsyncClientSession) -> set[str]:
+            """Conversation by conversation: only those still due with exactly the messages read."""
             ok: set[str] = set()
             for chunk in _chunks(list(by_id)):
                 still = self._db.conversations.find({"_id": {"$in": chunk}, **guard}, {"_id": 1}, session=session)
@@ -260,37 +323,17 @@ class RetentionStore:
             # Exactly the messages re-encrypted (checked above), so all messages of these conversations.
             for chunk in _chunks(ids):
                 await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
-            if new_messages:
-                await self._db.messages.insert_many(new_messages, session=session)
-            checkpoint("pseudonymise.texts_written")
-            for chunk in _chunks(ids):
-                await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
-            await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
-            await self._db.conversations.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": i, **guard},
-                        {
-                            "$set": {
-                                "pseudonym": by_id[i].pseudonym,
-                                "pseudonymised": mark,
-                                "visitor": by_id[i].visitor,
-                                "resume_token_hash": "",
-                            },
-                            # Nothing may let a client id or an e-mail address find it again.
-                            "$unset": {"email_index": "", "first_client_hash": ""},
-                        },
-                    )
-                    for i in ids
-                ],
-                ordered=False,
-                session=session,
-            )
+            await self._db.conversations.bulk_write([update(i) for i in ids], ordered=False, session=session)
+            await write(session, ids, new_messages)
             return ok
 
         if not changes:
             return set()
-        result: set[str] = await self._in_transaction(work)
+        try:
+            result: set[str] = await self._in_transaction(fast)
+        except _BatchChanged:
+            # Aborted, nothing written: something changed since the batch was read (rare).
+            result = await self._in_transaction(careful)
         return result
 
     @translate_errors

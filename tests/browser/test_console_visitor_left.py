@@ -24,9 +24,8 @@ async def test_the_open_thread_says_the_visitor_left_and_closes(
     await expect(anna.page.get_by_text("Assigned to you")).to_be_visible()
 
     assert (await call(visitor, "/visitor", "forget", {}))["ok"]
-    await expect(anna.page.get_by_role("alert")).to_have_text(
-        "The visitor ended the chat and asked to be forgotten on their device. The conversation is closed."
-    )
+    left = "The visitor ended the chat and asked to be forgotten on their device. The conversation is closed."
+    await expect(anna.page.get_by_role("status").filter(has_text=left)).to_have_text(left)
     await expect(anna.composer).to_be_disabled()
     stored = server.db().conversations.find_one({"_id": conversation_id})
     assert stored is not None and stored["status"] == "closed"
