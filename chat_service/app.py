@@ -93,6 +93,12 @@ async def socket_credentials_middleware(request: web.Request, handler: Handler) 
     return response
 
 
+class SocketPacket(socketio.packet.Packet):  # type: ignore[misc]
+    """Socket.IO packets decoded with the bounded JSON module (depth, size, lone surrogates)."""
+
+    json = socket_json
+
+
 def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> socketio.AsyncServer:
     # Nodes that share a database share a channel, so two deployments on one Redis stay apart.
     manager = (
@@ -108,7 +114,9 @@ def build_socket_server(settings: Settings, allowed_origins: OriginCheck) -> soc
         logger=logging.getLogger("socketio.server"),
         engineio_logger=logging.getLogger("engineio.server"),
         max_http_buffer_size=64 * 1024,
-        json=socket_json,
+        # Only Socket.IO packets use the bounded decoder: passing `json=` would hand it to Engine.IO
+        # too, whose upgrade probe ("2probe") must fail to parse as JSON, which ours never does.
+        serializer=SocketPacket,
     )
 
 

@@ -64,7 +64,7 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
     async def trigger_event(self, event: str, *args: Any) -> Any:
         if event == "connect":
             try:
-                return await super().trigger_event(event, *args)
+                return await self._lifecycle(event, *args)
             except ChatError as exc:
                 raise refusal(exc.to_wire()) from None
             except SocketRefused as exc:
