@@ -18,6 +18,9 @@ PASSWORD = "correct horse battery staple"
 EMAIL = "secure@example.eu"
 
 
+@pytest.mark.allow_console_errors(  # the replayed code is refused on purpose
+    r"status of 401 \(Unauthorized\) \(at http://127\.0\.0\.1:\d+/api/session/second-factor\)"
+)
 async def test_agent_sets_up_two_factor_signs_in_with_a_code_and_signs_out_everywhere(
     browser: Browser, server: ServerProcess
 ) -> None:
