@@ -372,7 +372,7 @@ async def test_a_message_stored_after_the_batch_was_read_is_neither_lost_nor_lef
             text=key.encrypt(FieldRef("messages", late_id, "text"), "nog een vraag"),
             text_length=13,
         )
-        await db.messages.insert_once(late)
+        assert [o.value for o in await db.batches.insert_messages([late])] == ["new"]
 
         done = await db.retention.pseudonymise(
             changes, selector=selector, policy="p", version=1, at=NOW, run_id="r-test"
