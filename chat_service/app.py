@@ -274,10 +274,15 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        heartbeat.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await heartbeat
+        await stop_task(heartbeat)
         await presence.forget_node()
+
+
+async def stop_task(task: asyncio.Task[Any]) -> None:
+    """Cancel a background task of a cleanup context and wait until it has ended."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def endings_context(app: web.Application) -> AsyncIterator[None]:
@@ -298,9 +303,7 @@ async def endings_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
 
 
 async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
@@ -327,9 +330,7 @@ async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await sender.close()
 
 

@@ -5,16 +5,14 @@ agent signs in, out and lists is audited."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import redis
 import socketio
 
 from tests.conftest import AGENT_PASSWORD
-from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login_full, visitor_client
+from tests.helpers import ServerProcess, agent_client, call, login_full, visitor_client
 from tests.waiting import eventually
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -97,21 +95,6 @@ async def test_absolute_lifetime_ends_an_active_http_session(server: ServerProce
     server.db().sessions.update_many({}, {"$set": {"created_at": old}})  # busy all along, but too old
     status, problem = await http(server, "GET", "/api/session", cookie, csrf)
     assert status == 401 and problem["code"] == "unauthenticated"
-
-
-@pytest.fixture
-def two_nodes(secantus: SecantusProcess, tmp_path: Path) -> Any:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.fail("Redis is required on 127.0.0.1:6379")
-    first = ServerProcess(secantus.uri, tmp_path / "a", env_extra={"CHAT_REDIS_URL": REDIS_URL}).start()
-    second = ServerProcess(
-        secantus.uri, tmp_path / "a", database=first.database, env_extra={"CHAT_REDIS_URL": REDIS_URL}
-    ).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 async def test_logout_on_one_node_closes_the_socket_on_another(two_nodes: tuple[ServerProcess, ServerProcess]) -> None:

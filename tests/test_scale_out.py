@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import redis
-
-from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login, visitor_client
+from tests.helpers import ServerProcess, agent_client, call, login, visitor_client
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def two_nodes(secantus: SecantusProcess, tmp_path: Path) -> tuple[ServerProcess, ServerProcess]:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.fail("Redis is required on 127.0.0.1:6379 for the scale-out test")
-    first = ServerProcess(secantus.uri, tmp_path / "a", env_extra={"CHAT_REDIS_URL": REDIS_URL}).start()
-    # Same database and master key: one deployment, two nodes.
-    second = ServerProcess(
-        secantus.uri, tmp_path / "a", database=first.database, env_extra={"CHAT_REDIS_URL": REDIS_URL}
-    ).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 async def test_visitor_on_one_node_and_agent_on_another(two_nodes: tuple[ServerProcess, ServerProcess]) -> None:
