@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import socketio
 
 from tests.helpers import (
@@ -155,21 +154,6 @@ async def test_retention_deletion_ends_the_open_visitor_socket(server: ServerPro
     assert await visitor_events.next("conversation_ended") == {"reason": "erased"}
     await eventually(lambda: not visitor.connected, what="the deleted conversation's socket to close")
     assert stored(server, first["conversation_id"]) == NOTHING
-
-
-@pytest.fixture
-def two_nodes(secantus: SecantusProcess, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.exceptions.ConnectionError:
-        pytest.fail("Redis is required on 127.0.0.1:6379 for the two-node test")
-    first = ServerProcess(secantus.uri, tmp_path / "n", env_extra={"CHAT_REDIS_URL": REDIS_URL}).start()
-    second = ServerProcess(
-        secantus.uri, tmp_path / "n", database=first.database, env_extra={"CHAT_REDIS_URL": REDIS_URL}
-    ).start()
-    yield first, second
-    first.stop()
-    second.stop()
 
 
 async def test_erasing_on_one_node_ends_the_visitor_socket_on_another(
