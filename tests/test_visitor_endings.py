@@ -25,7 +25,6 @@ from tests.helpers import (
 from tests.waiting import eventually
 
 PASSWORD = "correct horse battery staple"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 FIRST_CLIENT_ID = "first-message-client-id-0123456789"
 
 
