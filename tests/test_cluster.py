@@ -360,6 +360,10 @@ async def run_load_and_stop_a_node(
     assert len(load.acked) == total
     moved = [v for v in visitors if v.node == victim]
     for v in moved:
+        # A visitor that had sent all its messages before the stop reconnects in the background.
+        await eventually(
+            lambda v=v: v.reconnects >= 1 and v.connected.is_set(), timeout=RECONNECT_S * 2, what="the reconnect"
+        )
         cookies = [(c.key, c.value) for c in v.session.cookie_jar]
         assert v.on_node() != victim, f"still on the stopped node: {v.log} {v.reconnects} {v.sio.connected} {cookies}"
         assert v.reconnects >= 1

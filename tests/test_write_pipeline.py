@@ -195,7 +195,14 @@ async def test_an_overloaded_server_refuses_with_retry_after_and_loses_no_acked_
     secantus: SecantusProcess, tmp_path: Path
 ) -> None:
     server = ServerProcess(
-        secantus.uri, tmp_path / "server", env_extra={"CHAT_WRITE_QUEUE_MAX_WAIT_MS": "1", "CHAT_LOG_LEVEL": "INFO"}
+        secantus.uri,
+        tmp_path / "server",
+        env_extra={
+            "CHAT_WRITE_QUEUE_MAX_WAIT_MS": "1",
+            "CHAT_LOG_LEVEL": "INFO",
+            # Up to 10 rounds of 15 per visitor: the per-visitor limit must not answer first.
+            "CHAT_LIMIT_MESSAGES_PER_MINUTE": "1000",
+        },
     ).start()
     try:
         clients = [(await visitor_client(server))[0] for _ in range(12)]
