@@ -41,11 +41,11 @@ async def test_admin_adds_an_faq_entry_and_tests_a_question(admin_page: Page, ch
     await expect(page.get_by_text("From the sites file.")).to_be_visible()
     await expect(page.get_by_label("Name shown to visitors")).to_have_value("Shopbot")
     entries = page.locator(".faq-list > li")
-    await expect(entries).to_have_count(4)
+    await expect(entries).to_have_count(7)
     assert await serious_axe_violations(page) == []
 
     await page.get_by_role("button", name="Add an FAQ entry").click()
-    new = entries.nth(4)
+    new = entries.nth(7)
     await new.get_by_role("group", name="Question").get_by_label("English").fill("Do you sell gift cards?")
     await new.get_by_role("group", name="Answer").get_by_label("English").fill("Yes, from 10 to 100 euro.")
     await new.get_by_role("group", name="Question").get_by_label("Dutch").fill("Verkopen jullie cadeaubonnen?")
@@ -53,7 +53,7 @@ async def test_admin_adds_an_faq_entry_and_tests_a_question(admin_page: Page, ch
     await page.get_by_role("button", name="Save").click()
     await expect(page.get_by_text("Saved.")).to_be_visible()
     await expect(page.get_by_text("Saved here; it replaces the bot in the sites file.")).to_be_visible()
-    await expect(entries).to_have_count(5)
+    await expect(entries).to_have_count(8)
 
     await page.get_by_label("Question", exact=True).last.fill("gift card")
     await page.get_by_role("button", name="Test", exact=True).click()
@@ -72,7 +72,7 @@ async def test_admin_adds_an_faq_entry_and_tests_a_question(admin_page: Page, ch
     # Back to the sites file: the new entry is gone again.
     await page.get_by_role("button", name="Use the sites file's bot").click()
     await expect(page.get_by_text("Back to the sites file's bot.")).to_be_visible()
-    await expect(entries).to_have_count(4)
+    await expect(entries).to_have_count(7)
 
 
 async def test_admin_sets_up_a_webhook_bot_and_sees_its_token_once(admin_page: Page) -> None:

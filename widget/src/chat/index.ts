@@ -42,6 +42,8 @@ export const mount: Mount = (ctx): WidgetController => {
     stored(message, live) {
       const isNew = view.show(message, "delivered");
       if (message.sender != "visitor") {
+        // A person answering took the conversation over: no more "Talk to a person".
+        if (!message.bot) bot.status("open");
         view.typing.hidden = true;
         if (isNew && live && !open) ctx.setUnread(++unread);
         // Someone answered here: the "we will answer by e-mail" promise no longer describes it.
