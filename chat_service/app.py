@@ -14,9 +14,11 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session, webhooks, wellknown
+from chat_service.api import admin, bots, health, openapi, privacy, session, webhooks, wellknown
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
+from chat_service.bots import BotClient, BotRegistry, BotRunner
+from chat_service.bots.admin import BotAdmin
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
 from chat_service.drain import DRAIN, add_drain
@@ -37,6 +39,7 @@ from chat_service.settings import Settings
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.agent import NAMESPACE as AGENT_NAMESPACE
 from chat_service.sockets.agent import AgentNamespace, close_agent_sockets, staff_origin_allowed
+from chat_service.sockets.bot_events import SocketBotEvents
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace, close_conversation_sockets
 from chat_service.storage import Database
@@ -172,6 +175,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(wellknown.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(bots.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
@@ -239,17 +243,32 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days), mail=mail_route(app))
     await outbox.refresh()
     app[PIPELINE].on_deliveries(outbox.notify)
+    conversations = Conversations(
+        db,
+        keys,
+        resume_days=settings.resume_token_days,
+        hmac_keys=hmac_keys,
+        pipeline=app[PIPELINE],
+        outbox=outbox,
+    )
+    sites = app.get(SITES)
+    registry = BotRegistry(db, {site.id: site.bot for site in sites or () if site.bot is not None})
+    await registry.refresh(force=True)
+    bot_client = BotClient(dev=settings.dev)
+    bot_runner = BotRunner(
+        conversations,
+        registry,
+        SocketBotEvents(app[SIO]),
+        db=db,
+        hmac_keys=hmac_keys,
+        client=bot_client,
+        timeout_s=settings.bot_timeout_s,
+    )
+    webhooks_admin = Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev)
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(
-            db,
-            keys,
-            resume_days=settings.resume_token_days,
-            hmac_keys=hmac_keys,
-            pipeline=app[PIPELINE],
-            outbox=outbox,
-        ),
+        conversations=conversations,
         accounts=Accounts(
             db,
             idle_minutes=settings.session_idle_minutes,
@@ -268,12 +287,27 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
             db, keys, hmac_keys, load_policies(settings.retention_policies_file), outbox=outbox
         ),
         outbox=outbox,
-        webhooks=Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev),
+        webhooks=webhooks_admin,
+        bots=bot_runner,
+        bot_admin=BotAdmin(
+            db,
+            registry,
+            bot_runner,
+            conversations,
+            webhooks_admin,
+            site_ids=lambda: [site.id for site in sites or ()],
+            dev=settings.dev,
+            allowed_regions=tuple(settings.allowed_regions),
+        ),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
+    sweeper = asyncio.create_task(bot_runner.run_sweeper())
     try:
         yield
     finally:
+        await stop_task(sweeper)
+        await bot_runner.stop()
+        await bot_client.close()
         await stop_task(heartbeat)
         await presence.forget_node()
 

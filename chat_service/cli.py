@@ -26,6 +26,8 @@ from chat_service.app import (
     smtp_config,
 )
 from chat_service.audit import CLI_ACTOR, AuditLog
+from chat_service.bots import BotRegistry
+from chat_service.bots.admin import check_target
 from chat_service.conversations import Conversations, utcnow
 from chat_service.crypto import KeyRing, KeyRingError
 from chat_service.drain import DRAIN
@@ -34,6 +36,7 @@ from chat_service.errors import ChatError, InvalidInput
 from chat_service.logging import configure_logging, get_logger
 from chat_service.mail import Mailer, MailRefused
 from chat_service.settings import Settings, SettingsError, load_settings
+from chat_service.sites import load_sites
 from chat_service.storage import Database
 from chat_service.storage.database import make_client, wait_until_ready
 from chat_service.validation import EMAIL
@@ -246,6 +249,7 @@ async def check(settings: Settings, *, smtp_test: bool = False) -> int:
                 print(decision.summary())
             else:
                 problems.extend(decision.problems)
+            problems.extend(await check_bots(settings, db))
     except ChatError as exc:
         problems.append(f"database: {exc.message}")
     if problems:
@@ -255,6 +259,22 @@ async def check(settings: Settings, *, smtp_test: bool = False) -> int:
         return 1
     print("settings and database residency: OK")
     return 0
+
+
+async def check_bots(settings: Settings, db: Database) -> list[str]:
+    """Every site's bot (the database copy over the sites file's): external ones under the webhook rules."""
+    registry = BotRegistry(db, {site.id: site.bot for site in load_sites(settings) if site.bot is not None})
+    await registry.refresh(force=True)
+    problems = []
+    for site_id, bot in sorted(registry.all().items()):
+        config = bot.config
+        where = f" at {config.url} in {config.region}" if bot.external else ""
+        print(f"bot of site {site_id}: {config.type} {config.name!r} v{config.version} ({bot.source}){where}")
+        try:
+            check_target(config, dev=settings.dev, allowed_regions=settings.allowed_regions)
+        except InvalidInput as exc:
+            problems.append(f"bot of site {site_id}: {exc.message}")
+    return problems
 
 
 PASSWORD_TRIES = 3

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRi
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
-from chat_service.outbox.events import Outbox
+from chat_service.outbox.events import HANDED_OVER, STATUS_CHANGED, Outbox
 from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
 from chat_service.storage.outbox import Delivery
@@ -71,6 +72,8 @@ class MessageView:
     created_at: datetime
     agent_id: str | None = None
     unreadable: bool = False
+    bot: Mapping[str, str] | None = None
+    buttons: tuple[Mapping[str, str], ...] = ()
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
@@ -84,6 +87,10 @@ class MessageView:
         }
         if self.unreadable:
             wire["unreadable"] = True
+        if self.bot is not None:
+            wire["bot"] = dict(self.bot)
+            if self.buttons:
+                wire["buttons"] = [dict(b) for b in self.buttons]
         return wire
 
 
@@ -96,11 +103,20 @@ def agent_message(view: MessageView) -> dict[str, Any]:
     return wire
 
 
+def state_of(conv: Conversation) -> str:
+    """The state as docs/protocol.md names it: bot, waiting (open, nobody assigned), open, closed."""
+    if conv.status == "open" and conv.assigned_agent_id is None:
+        return "waiting"
+    return conv.status
+
+
 def summary_to_wire(conv: Conversation) -> dict[str, Any]:
     """What agents see in a list: no decryption needed."""
     return {
         "id": conv.id,
         "status": conv.status,
+        "state": state_of(conv),
+        "handover_reason": conv.handover_reason,
         "created_at": iso(conv.created_at),
         "last_activity_at": iso(conv.last_activity_at),
         "message_count": conv.message_count,
@@ -161,6 +177,13 @@ class Conversations:
             # Tampered, moved or damaged: show the gap rather than hide the whole history.
             log.warning("message_unreadable", conversation_id=message.conversation_id, message_id=message.id)
             text, unreadable = "", True
+        buttons: tuple[Mapping[str, str], ...] = ()
+        if message.buttons is not None:
+            try:
+                buttons = tuple(json.loads(key.decrypt(FieldRef("messages", message.id, "buttons"), message.buttons)))
+            except DecryptionFailed:
+                log.warning("message_unreadable", conversation_id=message.conversation_id, message_id=message.id)
+                unreadable = True
         return MessageView(
             message.id,
             message.conversation_id,
@@ -170,6 +193,8 @@ class Conversations:
             message.created_at,
             message.agent_id,
             unreadable,
+            message.bot,
+            buttons,
         )
 
     def _seal_message(
@@ -180,8 +205,15 @@ class Conversations:
         client_id: str,
         text: str,
         agent_id: str | None = None,
+        *,
+        bot: Mapping[str, str] | None = None,
+        buttons: Sequence[Mapping[str, str]] = (),
     ) -> Message:
         message_id = new_message_id()
+        sealed_buttons = None
+        if buttons:
+            plain = json.dumps([{"title": b["title"], "payload": b["payload"]} for b in buttons])
+            sealed_buttons = key.encrypt(FieldRef("messages", message_id, "buttons"), plain)
         return Message(
             id=message_id,
             conversation_id=conversation_id,
@@ -191,6 +223,8 @@ class Conversations:
             text=key.encrypt(FieldRef("messages", message_id, "text"), text),
             text_length=len(text),
             agent_id=agent_id,
+            bot=dict(bot) if bot is not None else None,
+            buttons=sealed_buttons,
         )
 
     async def _store(
@@ -232,8 +266,11 @@ class Conversations:
 
     # --- visitors ------------------------------------------------------------------------------
 
-    async def start(self, first: VisitorMessageIn, context: VisitorContext) -> Started:
+    async def start(self, first: VisitorMessageIn, context: VisitorContext, *, with_bot: bool = False) -> Started:
         """The visitor's first message: the moment contact begins and anything is stored.
+
+        `with_bot`: the site has a bot, so the conversation starts in `bot` (an offline message
+        goes to people at once).
 
         A resend of the same first message (its ack was lost with the connection) finds the
         conversation it already started instead of starting another; the client id is a
@@ -268,7 +305,7 @@ class Conversations:
         message = self._seal_message(key, conversation_id, "visitor", first.client_id, first.text)
         conv = Conversation(
             id=conversation_id,
-            status="open",
+            status="bot" if with_bot and not first.offline else "open",
             created_at=now,
             last_activity_at=message.created_at,
             message_count=1,
@@ -378,7 +415,8 @@ class Conversations:
         return [self._view(key, m) for m in messages]
 
     async def by_status(self, status: str, limit: int) -> list[Conversation]:
-        return await self._db.conversations.by_status("closed" if status == "closed" else "open", limit)
+        stored = "closed" if status == "closed" else "bot" if status == "bot" else "open"
+        return await self._db.conversations.by_status(stored, limit)
 
     async def _data_keys(self, conversation_ids: list[str]) -> dict[str, DataKey]:
         keys = {c: k for c in conversation_ids if (k := self._cache.get(c)) is not None}
@@ -397,6 +435,8 @@ class Conversations:
             convs = await store.by_status("open", limit, unassigned=True)
         elif view == "mine":
             convs = await store.by_status("open", limit, assigned_to=user_id)
+        elif view == "bot":
+            convs = await store.by_status("bot", limit)
         else:
             convs = await store.by_status("closed" if view == "closed" else "open", limit)
         ids = [c.id for c in convs]
@@ -431,6 +471,8 @@ class Conversations:
         return self.pseudonym_label(conv.id)
 
     async def claim(self, conversation_id: str, agent_id: str, *, force: bool) -> tuple[Conversation, bool]:
+        # An agent taking a conversation from the bot: it is handed over first (the bot falls silent).
+        await self.hand_over(conversation_id, "agent")
         # [outbox] the assignment and its event in one transaction
         key = await self._data_key(conversation_id) if self._outbox.listens("conversation.assigned") else None
         conv, won = await self._outbox.write(
@@ -466,11 +508,23 @@ class Conversations:
         return conv, visitor, messages
 
     async def agent_reply(
-        self, agent: User, conversation_id: str, client_id: str, text: str, announce: Announce | None = None
+        self,
+        agent: User,
+        conversation_id: str,
+        client_id: str,
+        text: str,
+        announce: Announce | None = None,
+        taken_over: Callable[[Conversation], Awaitable[None]] | None = None,
     ) -> tuple[MessageView, bool]:
+        """An agent's reply. Replying to a conversation the bot has takes it over first (assigned
+        to this agent); `taken_over` is then told the conversation after the change."""
         conv = await self.get(conversation_id)
         if conv.status == "closed":
             raise ConversationClosed()
+        if conv.status == "bot":
+            conv, _ = await self.claim(conversation_id, agent.id, force=False)
+            if taken_over is not None:
+                await taken_over(conv)
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "agent", client_id, text, agent.id)
         view, is_new, _ = await self._store(key, message, announce)
@@ -489,6 +543,70 @@ class Conversations:
         if changed is None:
             return await self.get(conversation_id)  # already in that state (or NotFound)
         return changed
+
+    # --- bots ----------------------------------------------------------------------------------
+
+    async def hand_over(self, conversation_id: str, reason: str) -> Conversation | None:
+        """`bot` -> waiting, with `conversation.handed_over` and `conversation.status_changed` in
+        the same transaction. None when the conversation was not with the bot (one hand-over wins)."""
+        listening = self._outbox.listens(HANDED_OVER, STATUS_CHANGED)
+        key = await self._data_key(conversation_id) if listening else None
+        return await self._outbox.write(
+            lambda session: self._db.conversations.hand_over(conversation_id, reason, self._clock(), session=session),
+            lambda c: (
+                self._outbox.handed_over(key, c, reason) + self._outbox.status_changed(key, c) if key and c else []
+            ),
+            listening=key is not None,
+        )
+
+    async def bot_send(
+        self,
+        conversation_id: str,
+        client_id: str,
+        text: str,
+        bot: Mapping[str, str],
+        buttons: Sequence[Mapping[str, str]] = (),
+        announce: Announce | None = None,
+    ) -> tuple[MessageView, bool]:
+        """A bot's message, stored like an agent's (same pipeline, same batch as its deliveries).
+
+        `client_id` is derived from what it answers, so a turn run twice stores it once.
+        """
+        key = await self._data_key(conversation_id)
+        message = self._seal_message(key, conversation_id, "bot", client_id, text, bot=bot, buttons=buttons)
+        deliveries = self._outbox.message_created(key, message, bot)
+        view, is_new, _ = await self._store(key, message, announce, deliveries=deliveries)
+        return view, is_new
+
+    async def queue_bot_event(
+        self, conversation_id: str, endpoint_id: str, event_type: str, data: dict[str, Any]
+    ) -> None:
+        """An event for a webhook bot (its hidden endpoint), sealed under the conversation's key."""
+        key = await self._data_key(conversation_id)
+        await self._outbox.insert([self._outbox.for_bot(key, endpoint_id, event_type, conversation_id, data)])
+
+    async def bot_spoke(self, conversation_id: str) -> bool:
+        return await self._db.messages.bot_spoke(conversation_id)
+
+    async def count_bot_turn(self, conversation_id: str, *, answered: bool) -> int:
+        return await self._db.conversations.bot_turn(conversation_id, answered=answered)
+
+    async def visitor_fields(self, conv: Conversation) -> dict[str, str]:
+        """The visitor's stored fields, decrypted (for what a site lets its bot know, and redaction)."""
+        key = await self._data_key(conv.id)
+        fields: dict[str, str] = {}
+        for name, blob in conv.visitor.items():
+            try:
+                fields[name] = key.decrypt(FieldRef("conversations", conv.id, f"visitor.{name}"), blob)
+            except DecryptionFailed:
+                continue
+        return fields
+
+    async def last_message(self, conv: Conversation) -> MessageView | None:
+        if conv.last_message_id is None:
+            return None
+        found = await self._db.messages.by_ids([conv.last_message_id])
+        return self._view(await self._data_key(conv.id), found[0]) if found else None
 
     # --- key rotation --------------------------------------------------------------------------
 

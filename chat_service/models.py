@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-ConversationStatus = Literal["open", "closed"]
-Sender = Literal["visitor", "agent"]
+# "bot": a bot answers; "open" without an assignee is the waiting state (see docs/protocol.md, Bots).
+ConversationStatus = Literal["bot", "open", "closed"]
+Sender = Literal["visitor", "agent", "bot"]
 Role = Literal["agent", "admin"]
 
 # Visitor fields we may store; each is encrypted under the conversation's data key.
@@ -39,6 +40,11 @@ class Conversation:
     pseudonym: str | None = None
     pseudonymised_by: str | None = None  # "<policy name>@<version>"
     pseudonymised_at: datetime | None = None
+    # Why the bot handed this conversation to people ("request", "misses", ...); None before.
+    handover_reason: str | None = None
+    handed_over_at: datetime | None = None
+    # Built-in bot: unanswered turns in a row (hand-over after the site's `max_misses`).
+    bot_misses: int = 0
 
 
 @dataclass
@@ -51,6 +57,10 @@ class Message:
     text: bytes
     text_length: int
     agent_id: str | None = None
+    # Bot messages only: which bot wrote it ({"name", "version"}, in clear: no personal data) and
+    # its quick-reply buttons (JSON, encrypted like the text: a bot may echo what the visitor wrote).
+    bot: dict[str, str] | None = None
+    buttons: bytes | None = None
 
 
 @dataclass

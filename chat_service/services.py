@@ -9,6 +9,8 @@ from aiohttp import web
 
 from chat_service.accounts import Accounts
 from chat_service.audit import AuditLog
+from chat_service.bots import BotRunner
+from chat_service.bots.admin import BotAdmin
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys
 from chat_service.outbox import Outbox, Webhooks
@@ -35,6 +37,8 @@ class Services:
     privacy: DataSubjectRequests
     outbox: Outbox
     webhooks: Webhooks
+    bots: BotRunner
+    bot_admin: BotAdmin
 
 
 SETTINGS = web.AppKey("settings", Settings)

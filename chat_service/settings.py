@@ -123,6 +123,7 @@ class Settings:
     outbox_concurrency: int = 4
     outbox_poll_ms: int = 1000
     outbox_retention_days: int = 7
+    bot_timeout_s: int = 5
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_tls: str = "starttls"
@@ -258,6 +259,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "outbox_retention_days": (
         "CHAT_OUTBOX_RETENTION_DAYS",
         "Days a delivered (or finally failed) outbox entry is kept for the deliveries log.",
+    ),
+    "bot_timeout_s": (
+        "CHAT_BOT_TIMEOUT_S",
+        "Seconds a bot may take to answer a visitor's message; then the conversation goes to people.",
     ),
     "smtp_host": ("CHAT_SMTP_HOST", "SMTP server for offline-message e-mail (unset: no e-mail is sent)."),
     "smtp_port": ("CHAT_SMTP_PORT", "SMTP port (587 for STARTTLS, 465 for implicit TLS)."),
@@ -443,6 +448,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "outbox_concurrency": _parse_int(1, 64),
     "outbox_poll_ms": _parse_int(50, 60_000),
     "outbox_retention_days": _parse_int(1, 90),
+    "bot_timeout_s": _parse_int(1, 60),
     "smtp_host": _parse_str,
     "smtp_port": _parse_int(1, 65535),
     "smtp_tls": _parse_smtp_tls,

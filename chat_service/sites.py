@@ -13,7 +13,8 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
 
 A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
-SMTP is configured).
+SMTP is configured), and a `[sites.shop.bot]` table: the site's bot (keys in docs/protocol.md,
+"Bots"; validated by `chat_service.schemas.bots.BotConfigBody`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from chat_service.schemas.bots import BotConfigBody, bot_config_problems
 from chat_service.validation import NOTICE_VERSION, SITE_ID
 
 if TYPE_CHECKING:  # settings validates the sites file, so it imports us
@@ -75,6 +77,7 @@ class Site:
     notice_version: str
     notices: Mapping[str, Notice]
     team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
+    bot: BotConfigBody | None = None  # the site's bot as the sites file sets it (admins may override it)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -168,7 +171,7 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email"})
+    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email", "bot"})
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -182,9 +185,13 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     team_email = entry.get("team_email")
     if team_email is not None and not (isinstance(team_email, str) and _EMAIL.fullmatch(team_email)):
         problems.append(f"{where}.team_email: an e-mail address like team@example.eu")
+    bot = None
+    if entry.get("bot") is not None:
+        bot, bot_problems = bot_config_problems(entry["bot"])
+        problems.extend(f"{where}.bot.{p}" for p in bot_problems)
     if len(problems) > before:
         return None
-    return Site(site_id, frozenset(origins), str(version), notices, team_email)
+    return Site(site_id, frozenset(origins), str(version), notices, team_email, bot)
 
 
 def _parse_notices(where: str, section: object, problems: list[str]) -> dict[str, Notice]:

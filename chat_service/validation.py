@@ -165,14 +165,14 @@ def parse_agent_reply(payload: object, max_len: int) -> AgentReplyIn:
     )
 
 
-INBOX_VIEWS = ("waiting", "mine", "open", "closed")
+INBOX_VIEWS = ("waiting", "mine", "open", "closed", "bot")
 
 
 def parse_list(payload: object) -> tuple[str, int]:
     data = _mapping(payload if payload is not None else {}, {"status", "limit"}, set())
     status = data.get("status", "open")
     if status not in INBOX_VIEWS:
-        raise InvalidInput("'status' must be waiting, mine, open or closed.", details={"field": "status"})
+        raise InvalidInput("'status' must be waiting, mine, open, closed or bot.", details={"field": "status"})
     limit = data.get("limit", 100)
     if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 500:
         raise InvalidInput("'limit' must be a whole number from 1 to 500.", details={"field": "limit"})

@@ -261,6 +261,24 @@ class Outbox:
         data = {"conversation_id": conv.id, "status": conv.status, "reason": reason, "handed_over_at": iso(now)}
         return self._build(key, HANDED_OVER, conv.id, now, data, {})
 
+    def for_bot(
+        self, key: DataKey, endpoint_id: str, event_type: str, conversation_id: str, data: dict[str, Any]
+    ) -> Delivery:
+        """An event for a webhook bot's own endpoint (what it may receive is decided by the caller)."""
+        now = self._clock()
+        delivery_id = new_delivery_id()
+        body = json.dumps({"type": event_type, "timestamp": iso(now), "data": data})
+        return Delivery(
+            id=delivery_id,
+            endpoint_id=endpoint_id,
+            event_type=event_type,
+            created_at=now,
+            payload=key.encrypt(payload_aad(delivery_id), body),
+            conversation_id=conversation_id,
+            expires_at=self.expires_pending(now),
+            next_attempt_at=now,
+        )
+
     def privacy_erased(self, conversation_ids: Sequence[str]) -> list[Delivery]:
         """Ids only, in clear: what was erased is gone, and receivers should erase their copies."""
         now = self._clock()

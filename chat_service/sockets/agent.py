@@ -16,7 +16,7 @@ from aiohttp import web
 
 from chat_service.conversations import MessageView, agent_message, summary_to_wire
 from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
-from chat_service.models import User
+from chat_service.models import Conversation, User
 from chat_service.services import SERVICES, SETTINGS, Services
 from chat_service.sites import own_origins
 from chat_service.sockets.base import BaseNamespace, log
@@ -262,8 +262,11 @@ class AgentNamespace(BaseNamespace):
             )
             await self.emit("message", {"message": view.to_wire()}, room=AGENTS_ROOM, skip_sid=sid)
 
+        async def taken_over(conv: Conversation) -> None:
+            await self.emit("conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM)
+
         view, _ = await self.services.conversations.agent_reply(
-            user, reply.conversation_id, reply.client_id, reply.text, announce
+            user, reply.conversation_id, reply.client_id, reply.text, announce, taken_over
         )
         return {"message": view.to_wire()}
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from chat_service.bots.texts import language_of
 from chat_service.conversations import (
     MIN_RECOVERABLE_CLIENT_ID,
     MessageView,
@@ -125,9 +126,12 @@ class VisitorNamespace(BaseNamespace):
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
             await self.address_limits.new_conversation(session.get("address"))
-            started = await services.conversations.start(incoming, session["context"])
+            # "Talk to a person" before writing: this conversation starts with people.
+            with_bot = services.bots.starts_with_bot(incoming.site_id) and not session.get("wants_person")
+            started = await services.conversations.start(incoming, session["context"], with_bot=with_bot)
             conversation_id = started.conversation.id
             session["conversation_id"] = conversation_id
+            session["with_bot"] = started.conversation.status == "bot"
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conversation_id))
             if started.is_new:
@@ -137,6 +141,8 @@ class VisitorNamespace(BaseNamespace):
                     room="agents",
                     namespace="/agent",
                 )
+            if started.is_new and session["with_bot"]:
+                services.bots.schedule(conversation_id, started.message)
             return {
                 "conversation_id": conversation_id,
                 "token": started.token,
@@ -152,9 +158,12 @@ class VisitorNamespace(BaseNamespace):
                 "message", {"message": visitor_message(view)}, room=conversation_room(conversation_id), skip_sid=sid
             )
 
-        view, _, reopened = await services.conversations.visitor_send(
+        view, is_new, reopened = await services.conversations.visitor_send(
             conversation_id, incoming.client_id, incoming.text, announce
         )
+        if is_new and session.get("with_bot"):
+            # After the ack is decided, never before it; the turn itself checks the bot still has it.
+            services.bots.schedule(conversation_id, view)
         if reopened is not None:
             await services.sio.emit(
                 "conversation_updated", {"conversation": summary_to_wire(reopened)}, room="agents", namespace="/agent"
@@ -170,6 +179,7 @@ class VisitorNamespace(BaseNamespace):
             if previous is not None and previous != conv.id:
                 await self.leave_room(sid, conversation_room(previous))
             session["conversation_id"] = conv.id
+            session["with_bot"] = conv.status == "bot"
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conv.id))
         return {
@@ -192,6 +202,28 @@ class VisitorNamespace(BaseNamespace):
             namespace="/agent",
         )
         return {}
+
+    async def on_handover(self, sid: str, payload: object) -> dict[str, Any]:
+        """The visitor asks for a person: the bot hands it over (before the first message: the bot never gets it)."""
+        if payload not in (None, {}):
+            raise InvalidInput("'handover' takes no fields.")
+        session = await self._session(sid)
+        async with session["lock"]:
+            conversation_id = session.get("conversation_id")
+            if conversation_id is None:
+                session["wants_person"] = True
+                await self.save_session(sid, session)
+                return {"status": None}
+            session["with_bot"] = False
+            await self.save_session(sid, session)
+            bots = self.services.bots
+            conv = await self.services.conversations.get(conversation_id)
+            if conv.status == "bot":
+                fields = await self.services.conversations.visitor_fields(conv)
+                changed = await bots.hand_over(conversation_id, "request", language_of(fields.get("language")))
+                if changed is not None:
+                    conv = changed
+            return {"status": conv.status}
 
     async def on_forget(self, sid: str, payload: object) -> dict[str, Any]:
         """End the chat and forget this device: the token stops working for everyone."""

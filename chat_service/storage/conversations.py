@@ -36,6 +36,9 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         pseudonym=doc.get("pseudonym"),
         pseudonymised_by=_pseudonymised_by(doc.get("pseudonymised")),
         pseudonymised_at=(doc.get("pseudonymised") or {}).get("at"),
+        handover_reason=doc.get("handover_reason"),
+        handed_over_at=doc.get("handed_over_at"),
+        bot_misses=doc.get("bot_misses", 0),
     )
 
 
@@ -69,7 +72,7 @@ def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
 
 
 def message_to_doc(message: Message) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "_id": message.id,
         "conversation_id": message.conversation_id,
         "sender": message.sender,
@@ -79,6 +82,11 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "text_length": message.text_length,
         "agent_id": message.agent_id,
     }
+    if message.bot is not None:
+        doc["bot"] = dict(message.bot)
+    if message.buttons is not None:
+        doc["buttons"] = message.buttons
+    return doc
 
 
 def _message_from_doc(doc: dict[str, Any]) -> Message:
@@ -91,6 +99,8 @@ def _message_from_doc(doc: dict[str, Any]) -> Message:
         text=bytes(doc["text"]),
         text_length=doc["text_length"],
         agent_id=doc.get("agent_id"),
+        bot=doc.get("bot"),
+        buttons=bytes(doc["buttons"]) if doc.get("buttons") is not None else None,
     )
 
 
@@ -200,6 +210,47 @@ class ConversationStore:
         return (None if current is None else _conversation_from_doc(current)), False
 
     @translate_errors
+    async def hand_over(
+        self, conversation_id: str, reason: str, at: datetime, session: AsyncClientSession | None = None
+    ) -> Conversation | None:
+        """`bot` -> waiting (open, unassigned). None unless it was with the bot: one hand-over wins."""
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id, "status": "bot"},
+            {
+                "$set": {"status": "open", "handover_reason": reason, "handed_over_at": at},
+                "$max": {"last_activity_at": at},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def bot_turn(self, conversation_id: str, *, answered: bool) -> int:
+        """Count an unanswered bot turn (or reset the count); the unanswered turns in a row after it."""
+        update: dict[str, Any] = {"$set": {"bot_misses": 0}} if answered else {"$inc": {"bot_misses": 1}}
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id, "status": "bot"}, update, return_document=ReturnDocument.AFTER
+        )
+        return 0 if doc is None else int(doc.get("bot_misses", 0))
+
+    @translate_errors
+    async def set_bot_sender(self, conversation_id: str, sender: str) -> None:
+        """The pseudonym an external bot knows this conversation by (a webhook bot answers with it)."""
+        await self._col.update_one({"_id": conversation_id}, {"$set": {"bot_sender": sender}})
+
+    @translate_errors
+    async def by_bot_sender(self, site_id: str, sender: str) -> Conversation | None:
+        doc = await self._col.find_one({"bot_sender": sender, "site_id": site_id})
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def with_bot_since(self, before: datetime, limit: int = 200) -> list[Conversation]:
+        """Conversations still with the bot whose last activity is older than `before`."""
+        cursor = self._col.find({"status": "bot", "last_activity_at": {"$lt": before}}).limit(limit)
+        return [_conversation_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
     async def by_status(
         self, status: ConversationStatus, limit: int, *, assigned_to: str | None = None, unassigned: bool = False
     ) -> list[Conversation]:
@@ -215,6 +266,11 @@ class ConversationStore:
 class MessageStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]):
         self._col = db.messages
+
+    @translate_errors
+    async def bot_spoke(self, conversation_id: str) -> bool:
+        """Whether a bot message exists in this conversation (the first one carries the AI notice)."""
+        return await self._col.find_one({"conversation_id": conversation_id, "sender": "bot"}, {"_id": 1}) is not None
 
     @translate_errors
     async def by_client_id(self, conversation_id: str, sender: str, client_id: str) -> Message | None:

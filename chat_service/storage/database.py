@@ -78,6 +78,7 @@ class Database:
         )
         from chat_service.storage.audit import AuditStore
         from chat_service.storage.batches import BatchStore
+        from chat_service.storage.bots import BotStore
         from chat_service.storage.bulk import BulkLoader
         from chat_service.storage.canned import CannedStore
         from chat_service.storage.conversations import ConversationStore, MessageStore, ReadStore
@@ -106,6 +107,7 @@ class Database:
         self.batches = BatchStore(self.client, self.db)
         self.outbox = OutboxStore(self.client, self.db)
         self.webhook_endpoints = EndpointStore(self.db)
+        self.bots = BotStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -136,6 +138,7 @@ class Database:
         )
         await self.db.conversations.create_index([("email_index", ASCENDING)], name="blind_index", sparse=True)
         await self.db.conversations.create_index([("pseudonym", ASCENDING)], name="pseudonym", sparse=True)
+        await self.db.conversations.create_index([("bot_sender", ASCENDING)], name="bot_sender", sparse=True)
         await self.db.messages.create_index([("created_at", ASCENDING)], name="stored_at")
         await self.db.users.create_index([("email", ASCENDING)], unique=True, name="email")
         await self.db.sessions.create_index([("user_id", ASCENDING)], name="user")

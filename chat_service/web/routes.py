@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from aiohttp import web
 
+from chat_service.bots import BotRunner
+from chat_service.bots.texts import LABEL, language_of
 from chat_service.errors import Forbidden, NotFound
 from chat_service.services import SERVICES, SETTINGS
 from chat_service.sites import SITES, own_origins
@@ -39,6 +42,21 @@ async def widget_file(request: web.Request) -> web.Response:
     raise NotFound()
 
 
+async def public_bot(runner: BotRunner, site_id: str, lang: str | None) -> dict[str, object] | None:
+    """What the widget shows before contact: the bot's name, greeting and the fixed AI label."""
+    await runner.registry.refresh()
+    bot = runner.registry.get(site_id)
+    if bot is None:
+        return None
+    language = language_of(lang)
+    return {
+        "name": bot.config.name,
+        "greeting": bot.greeting(language),
+        "label": LABEL[language],
+        "within_hours": bot.within_hours(datetime.now(UTC)),
+    }
+
+
 @routes.get("/api/widget/availability")
 async def availability(request: web.Request) -> web.Response:
     """Whether someone can answer now, and the notice to show. Stores nothing, sets no cookie."""
@@ -49,11 +67,13 @@ async def availability(request: web.Request) -> web.Response:
     if not site.allows_origin(origin, own_origins(request, request.app[SETTINGS].public_url)):
         raise Forbidden("This site does not allow this origin.")
     notice = site.notice(request.query.get("lang"))
+    services = request.app[SERVICES]
     response = web.json_response(
         {
             # Presence is shared by every node, so any node answers for the whole deployment.
-            "online": bool(await request.app[SERVICES].presence.online()),
+            "online": bool(await services.presence.online()),
             "notice": {"version": site.notice_version, "text": notice.text, "link": notice.link},
+            "bot": await public_bot(services.bots, site.id, request.query.get("lang")),
         }
     )
     response.headers["Vary"] = "Origin"

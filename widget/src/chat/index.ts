@@ -3,6 +3,7 @@
  * is online (a stateless request) and connects only when the visitor sends a message.
  */
 import type { Mount, WidgetController } from "../types";
+import { mountBot } from "./bot";
 import { ChatSession, type Profile } from "./session";
 import { STRINGS } from "./strings";
 import { CSS } from "./styles";
@@ -11,6 +12,7 @@ import { buildView } from "./view";
 interface Availability {
   online: boolean;
   notice: { version: string; text: string; link: string | null };
+  bot: { name: string; greeting: string | null; within_hours: boolean } | null;
 }
 
 const TYPING_IDLE_MS = 3000;
@@ -39,7 +41,9 @@ export const mount: Mount = (ctx): WidgetController => {
   const session = new ChatSession(ctx.origin, ctx.site, ctx.storageKey, {
     stored(message, live) {
       const isNew = view.show(message, "delivered");
-      if (message.sender === "agent") {
+      if (message.sender != "visitor") {
+        // A person answering took the conversation over: no more "Talk to a person".
+        if (!message.bot) bot.status("open");
         view.typing.hidden = true;
         if (isNew && live && !open) ctx.setUnread(++unread);
         // Someone answered here: the "we will answer by e-mail" promise no longer describes it.
@@ -59,7 +63,10 @@ export const mount: Mount = (ctx): WidgetController => {
       clearTimeout(agentTypingTimer);
       if (on) agentTypingTimer = setTimeout(() => (view.typing.hidden = true), AGENT_TYPING_MS);
     },
-    status: (status) => say(status === "closed" ? s.closed : ""),
+    status(status, handed) {
+      say(status === "closed" ? s.closed : "");
+      bot.status(status, handed);
+    },
     connection(up) {
       if (!up) view.requeue();
       if (!up) say(s.reconnecting);
@@ -74,6 +81,7 @@ export const mount: Mount = (ctx): WidgetController => {
   });
 
   const started = (): boolean => !view.forget.hidden;
+  const bot = mountBot(view, s, session, write, say);
 
   function startConversation(): void {
     view.forget.hidden = !session.token;
@@ -99,13 +107,15 @@ export const mount: Mount = (ctx): WidgetController => {
       const url = `${ctx.origin}/api/widget/availability?site=${encodeURIComponent(ctx.site)}&lang=${ctx.lang}`;
       const response = await fetch(url, { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" });
       if (!response.ok) throw new Error(String(response.status));
-      const { online, notice } = (await response.json()) as Availability;
+      const { online, notice, bot: greeter } = (await response.json()) as Availability;
       session.noticeVersion = notice.version;
       view.notice.text.textContent = notice.text;
       if (notice.link) view.notice.link.href = notice.link;
       view.notice.link.hidden = !notice.link;
-      if (started() || online) view.composer.hidden = false;
+      // A bot answers within office hours even when no one is online; outside them, the form.
+      if (started() || online || greeter?.within_hours) view.composer.hidden = false;
       else view.offline.hidden = false;
+      if (!started() && !view.composer.hidden) bot.greet(greeter);
       if (open) focusField();
     } catch {
       checked = false; // try again on the next open
@@ -138,13 +148,17 @@ export const mount: Mount = (ctx): WidgetController => {
     if (event.key === "Escape") closePanel();
   });
 
+  function write(text: string): void {
+    const first = started() ? undefined : { profile: firstProfile() };
+    const clientId = session.send(text, first);
+    view.show({ id: "", sender: "visitor", client_id: clientId, text, created_at: new Date().toISOString() }, "queued");
+  }
+
   view.composer.addEventListener("submit", (event) => {
     event.preventDefault();
     const text = view.input.value.trim();
     if (!text) return;
-    const first = started() ? undefined : { profile: firstProfile() };
-    const clientId = session.send(text, first);
-    view.show({ id: "", sender: "visitor", client_id: clientId, text, created_at: new Date().toISOString() }, "queued");
+    write(text);
     view.input.value = "";
     stopTyping();
   });

@@ -7,11 +7,14 @@ import { io, type Socket } from "socket.io-client";
 
 export interface ChatMessage {
   id: string;
-  sender: "visitor" | "agent";
+  sender: "visitor" | "agent" | "bot";
   /** Absent on the first message of resumed history (it could restart the conversation). */
   client_id?: string;
   text: string;
   created_at: string;
+  /** Bot messages only: who answered, and the quick replies offered. */
+  bot?: { name: string };
+  buttons?: { title: string; payload: string }[];
 }
 
 export interface Profile {
@@ -45,7 +48,8 @@ export interface SessionEvents {
   queued(clientId: string): void;
   failed(clientId: string, error: WireError): void;
   typing(on: boolean): void;
-  status(status: string): void;
+  /** `handed`: the bot just handed the conversation to people. */
+  status(status: string, handed?: boolean): void;
   connection(up: boolean): void;
   /** The conversation is gone (token revoked, expired or forgotten). */
   reset(): void;
@@ -83,6 +87,7 @@ export class ChatSession {
   private conversationId?: string;
   private pausedUntil = 0;
   private pauseTimer?: ReturnType<typeof setTimeout>;
+  private human = false;
 
   constructor(
     private readonly origin: string,
@@ -138,7 +143,9 @@ export class ChatSession {
     });
     socket.on("message", (data: { message: ChatMessage }) => this.events.stored(data.message, true));
     socket.on("typing", (data: { typing: boolean }) => this.events.typing(!!data.typing));
-    socket.on("conversation_status", (data: { status: string }) => this.events.status(data.status));
+    socket.on("conversation_status", (data: { status: string; handed_over?: boolean }) =>
+      this.events.status(data.status, data.handed_over),
+    );
     socket.on("conversation_ended", () => {
       // Erased, or forgotten from another tab: the server closes this socket next.
       this.token = null;
@@ -170,6 +177,18 @@ export class ChatSession {
 
   typing(on: boolean): void {
     if (this.ready && this.conversationId) this.socket?.emit("typing", { typing: on });
+  }
+
+  /**
+   * "Talk to a person": the server's ack `{ok, status}` (rejects when offline or unanswered). Before
+   * the first message nothing is sent: the wish goes just ahead of that message, on its connection.
+   */
+  async handover(): Promise<Ack> {
+    if (!this.conversationId && !this.token) {
+      this.human = true;
+      return { ok: true, status: null };
+    }
+    return this.socket!.timeout(ACK_TIMEOUT_MS).emitWithAck("handover", {});
   }
 
   /** "End chat and forget this device": the token leaves this device now, and the server revokes it. */
@@ -239,6 +258,7 @@ export class ChatSession {
     if (!next || !socket?.connected || !this.ready || this.inFlight || Date.now() < this.pausedUntil) return;
     const payload: Record<string, unknown> = { client_id: next.client_id, text: next.text };
     if (!this.conversationId) {
+      if (this.human) socket.emit("handover", {});
       Object.assign(payload, { site_id: this.site, profile: next.profile, offline: !!next.offline });
       if (this.noticeVersion) payload.notice_version = this.noticeVersion;
     }

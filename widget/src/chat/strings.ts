@@ -27,6 +27,9 @@ const en = {
   unavailable: "The chat is not available right now. Please try again later.",
   closed: "This conversation was closed. Write again to reopen it.",
   wait: "We are a little busy: your message will be sent in {seconds} seconds. No need to send it again.",
+  bot: "Automated assistant",
+  human: "Talk to a person",
+  handed: "A person will answer.",
 };
 
 export type Strings = typeof en;
@@ -57,6 +60,9 @@ const nl: Strings = {
   unavailable: "De chat is nu niet beschikbaar. Probeer het later opnieuw.",
   closed: "Dit gesprek is gesloten. Schrijf opnieuw om het te heropenen.",
   wait: "Het is even druk: je bericht wordt over {seconds} seconden verstuurd. Je hoeft het niet opnieuw te sturen.",
+  bot: "Geautomatiseerde assistent",
+  human: "Praat met een medewerker",
+  handed: "Een medewerker antwoordt zo.",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

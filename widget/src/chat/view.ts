@@ -1,4 +1,5 @@
 /** The panel's DOM. Message text only ever becomes a Text node: never HTML. */
+import { botLabel, quickReplies } from "./bot";
 import type { ChatMessage } from "./session";
 import type { Strings } from "./strings";
 
@@ -94,8 +95,10 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     const row = h(
       "div",
       { class: own ? "g v" : "g a" },
-      h("p", { class: "t" }, h("span", { class: "r" }, (own ? s.you : s.agent) + ": "), m.text),
+      ...botLabel(m, s),
+      h("p", { class: "t" }, h("span", { class: "r" }, (own ? s.you : m.bot ? s.bot : s.agent) + ": "), m.text),
       info,
+      ...quickReplies(m),
     );
     rows.set(key, row);
     if (m.id) byId.set(m.id, row);

@@ -1,11 +1,12 @@
 /** The `/agent` Socket.IO connection: typed calls that resolve with the ack or throw its error. */
 import { io, type Socket } from "socket.io-client";
 
-export type View = "waiting" | "mine" | "open" | "closed";
+export type View = "bot" | "waiting" | "mine" | "open" | "closed";
 
 export interface Summary {
   id: string;
-  status: "open" | "closed";
+  /** `bot`: a bot answers; `waiting`: handed over, nobody assigned yet. */
+  status: "bot" | "waiting" | "open" | "closed";
   created_at: string;
   last_activity_at: string;
   message_count: number;
@@ -23,12 +24,15 @@ export interface Row extends Summary {
 export interface Message {
   id: string;
   conversation_id: string;
-  sender: "visitor" | "agent";
+  sender: "visitor" | "agent" | "bot";
   client_id: string;
   text: string;
   created_at: string;
   agent_id: string | null;
   unreadable?: boolean;
+  /** Bot messages: which bot wrote it, and the quick replies it offered. */
+  bot?: { name: string; version: string };
+  buttons?: { title: string; payload: string }[];
 }
 
 export interface Opened extends Summary {
@@ -115,6 +119,8 @@ export class AgentSocket {
   typing = (id: string, typing: boolean) => this.call<unknown>("typing", { conversation_id: id, typing });
   claim = (id: string, agentId?: string) =>
     this.call<{ conversation: Summary }>("claim", { conversation_id: id, ...(agentId ? { agent_id: agentId } : {}) });
+  /** Claiming a conversation a bot is answering takes it over: it becomes mine and the bot stays silent. */
+  takeOver = (id: string) => this.call<{ conversation: Summary }>("claim", { conversation_id: id });
   closeConversation = (id: string) => this.call<{ conversation: Summary }>("close", { conversation_id: id });
   reopen = (id: string) => this.call<{ conversation: Summary }>("reopen", { conversation_id: id });
   read = (id: string, seen: number) => this.call<unknown>("read", { conversation_id: id, seen });

@@ -1,6 +1,7 @@
 /** The console: sign-in, the shell with its pages, the live inbox and the keyboard shortcuts. */
 import { loginPage, passwordForm, secondFactorSection, sessionsSection } from "./account";
 import { auditPage, cannedPage, usersPage } from "./admin";
+import { botsPage } from "./bots";
 import { AgentSocket, type Colleague, type Row, type View } from "./agent";
 import { api, ApiError, type Canned, type User } from "./api";
 import { h, isTyping, patch } from "./dom";
@@ -10,7 +11,7 @@ import { webhooksPage } from "./webhooks";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
 import { EarlyEvents, Thread } from "./thread";
 
-type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "webhooks" | "account";
+type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "webhooks" | "bots" | "account";
 const PAGES: [Page, keyof Strings, boolean][] = [
   ["inbox", "inbox", false],
   ["canned", "cannedList", true],
@@ -18,6 +19,7 @@ const PAGES: [Page, keyof Strings, boolean][] = [
   ["audit", "audit", true],
   ["privacy", "privacy", true],
   ["webhooks", "webhooks", true],
+  ["bots", "bots", true],
   ["account", "account", false],
 ];
 const SHORTCUTS: [string, keyof Strings][] = [
@@ -297,6 +299,7 @@ export class ConsoleApp {
     else if (page === "audit") content = auditPage(t, this.lang);
     else if (page === "privacy") content = privacyPage(t, this.lang);
     else if (page === "webhooks") content = webhooksPage(t, this.lang);
+    else if (page === "bots") content = botsPage(t);
     else if (page === "account")
       content = h(
         "section",

@@ -5,6 +5,7 @@ import type { Strings, Translate } from "./strings";
 import { relative } from "./time";
 
 export const VIEWS: [View, keyof Strings][] = [
+  ["bot", "botView"],
   ["waiting", "waiting"],
   ["mine", "mine"],
   ["open", "allOpen"],
@@ -33,7 +34,7 @@ export function renderTabs(
   choose: (view: View, focus: boolean) => void,
 ): void {
   const tabs = VIEWS.map(([view, key]) => {
-    const count = counts && view !== "closed" ? counts[view] : undefined;
+    const count = counts && view !== "closed" && view !== "bot" ? counts[view] : undefined;
     const tab = h(
       "button",
       {
@@ -78,7 +79,7 @@ export function renderRows(
     list,
     rows.map((row) => {
       const preview = row.preview
-        ? `${row.preview.sender === "visitor" ? t("visitor") : t("agent")}: ${row.preview.text}`
+        ? `${t(row.preview.sender === "visitor" ? "visitor" : row.preview.sender === "bot" ? "botView" : "agent")}: ${row.preview.text}`
         : "";
       const assigned = row.assigned_agent_id
         ? t("assignedTo", { name: row.assigned_agent_id === me ? t("you") : agentName(row.assigned_agent_id) })

@@ -1,6 +1,9 @@
 /** The console's string catalogue in English and Dutch; `{name}` marks a value filled in. */
 
+import { BOT_STRINGS } from "./botStrings";
+
 const en = {
+  ...BOT_STRINGS.en,
   appName: "Support console",
   signIn: "Sign in",
   email: "E-mail",
@@ -207,6 +210,7 @@ export type Strings = typeof en;
 export type Lang = "en" | "nl";
 
 const nl: Strings = {
+  ...BOT_STRINGS.nl,
   appName: "Supportconsole",
   signIn: "Inloggen",
   email: "E-mailadres",

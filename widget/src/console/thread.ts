@@ -127,15 +127,24 @@ export class Thread {
     const who =
       message.sender === "visitor"
         ? t("visitor")
-        : message.agent_id === this.ctx.me
-          ? t("youSender")
-          : this.ctx.agentName(message.agent_id ?? "");
+        : message.sender === "bot"
+          ? t("botSender", { name: message.bot?.name ?? t("botView") })
+          : message.agent_id === this.ctx.me
+            ? t("youSender")
+            : this.ctx.agentName(message.agent_id ?? "");
     this.log.appendChild(
       h(
         "li",
         { class: `msg ${message.sender}` },
         h("span", { class: "who" }, who + ": "),
         h("span", { class: "text" }, message.unreadable ? "[unreadable]" : message.text),
+        message.buttons?.length
+          ? h(
+              "ul",
+              { class: "buttons", "aria-label": t("quickReplies") },
+              message.buttons.map((b) => h("li", {}, b.title)),
+            )
+          : null,
         h("time", { datetime: message.created_at }, clock(message.created_at, lang)),
       ),
     );
@@ -161,10 +170,14 @@ export class Thread {
     this.summary = summary;
     this.count = Math.max(this.count, summary.message_count);
     const assigned = summary.assigned_agent_id;
-    this.assignment.textContent = assigned
-      ? t("assignedTo", { name: assigned === this.ctx.me ? t("you") : this.ctx.agentName(assigned) })
-      : t("unassigned");
+    this.assignment.textContent =
+      summary.status === "bot"
+        ? t("botAnswering")
+        : assigned
+          ? t("assignedTo", { name: assigned === this.ctx.me ? t("you") : this.ctx.agentName(assigned) })
+          : t("unassigned");
     const closed = summary.status === "closed";
+    // A reply while the bot answers takes the conversation over, as "Take over" does.
     this.composer.disabled = closed;
     // Sent once, live, when the visitor ends the chat with "forget this device".
     const left = (summary as Summary & { visitor_left?: boolean }).visitor_left === true;
@@ -181,7 +194,11 @@ export class Thread {
     const { t } = this.ctx;
     const summary = this.summary;
     const buttons: HTMLElement[] = [];
-    if (summary.status === "open") {
+    if (summary.status === "bot") {
+      const take = h("button", { type: "button", class: "primary", "data-key": "take-over" }, t("takeOver"));
+      take.addEventListener("click", () => void this.takeOver());
+      buttons.push(take);
+    } else if (summary.status !== "closed") {
       if (summary.assigned_agent_id !== this.ctx.me) {
         const claim = h("button", { type: "button", "data-key": "claim" }, t("claim"));
         claim.addEventListener("click", () => void this.claim());
@@ -207,7 +224,8 @@ export class Thread {
       const close = h("button", { type: "button", "data-key": "close" }, t("close"));
       close.addEventListener("click", () => void this.setStatus("close"));
       buttons.push(close);
-    } else {
+    }
+    if (summary.status === "closed") {
       const reopen = h("button", { type: "button", "data-key": "reopen" }, t("reopen"));
       reopen.addEventListener("click", () => void this.setStatus("reopen"));
       buttons.push(reopen);
@@ -251,9 +269,21 @@ export class Thread {
     if (shown) this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), forMs);
   }
 
+  /** The bot goes silent and the conversation is mine. */
+  async takeOver(): Promise<void> {
+    try {
+      this.update((await this.ctx.socket.takeOver(this.id)).conversation);
+      this.status.clear();
+      this.composer.focus();
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
   async claim(agentId?: string): Promise<void> {
     const { t } = this.ctx;
-    if (this.summary.status !== "open") return;
+    if (this.summary.status === "bot") return this.takeOver();
+    if (this.summary.status === "closed") return;
     try {
       const { conversation } = await this.ctx.socket.claim(this.id, agentId);
       this.status.clear();
@@ -267,7 +297,7 @@ export class Thread {
   }
 
   async setStatus(action: "close" | "reopen"): Promise<void> {
-    if ((action === "close") !== (this.summary.status === "open")) return;
+    if ((action === "close") !== (this.summary.status !== "closed")) return;
     try {
       const call = action === "close" ? this.ctx.socket.closeConversation : this.ctx.socket.reopen;
       this.update((await call(this.id)).conversation);
