@@ -13,7 +13,8 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
 
 A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
-SMTP is configured).
+SMTP is configured), and `sender_email = "chat@shop.example.eu"`: the site's e-mail to visitors
+(agents' answers, transcripts) comes from it (else from `CHAT_SMTP_FROM`).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Site:
     notice_version: str
     notices: Mapping[str, Notice]
     team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
+    sender_email: str | None = None  # From of the site's e-mail (else CHAT_SMTP_FROM)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -168,7 +170,7 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email"})
+    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email", "sender_email"})
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -182,9 +184,12 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     team_email = entry.get("team_email")
     if team_email is not None and not (isinstance(team_email, str) and _EMAIL.fullmatch(team_email)):
         problems.append(f"{where}.team_email: an e-mail address like team@example.eu")
+    sender_email = entry.get("sender_email")
+    if sender_email is not None and not (isinstance(sender_email, str) and _EMAIL.fullmatch(sender_email)):
+        problems.append(f"{where}.sender_email: an e-mail address like chat@example.eu")
     if len(problems) > before:
         return None
-    return Site(site_id, frozenset(origins), str(version), notices, team_email)
+    return Site(site_id, frozenset(origins), str(version), notices, team_email, sender_email)
 
 
 def _parse_notices(where: str, section: object, problems: list[str]) -> dict[str, Notice]:

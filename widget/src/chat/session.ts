@@ -172,6 +172,12 @@ export class ChatSession {
     if (this.ready && this.conversationId) this.socket?.emit("typing", { typing: on });
   }
 
+  /** E-mail a transcript to `email` (the visitor's own request); `done` hears whether it was queued. */
+  transcript(email: string, done: (ok: boolean) => void): void {
+    if (!this.ready || !this.conversationId) return done(false);
+    this.socket?.timeout(ACK_TIMEOUT_MS).emit("transcript", { email }, (err: Error | null, ack: Ack) => done(!err && ack.ok));
+  }
+
   /** "End chat and forget this device": the token leaves this device now, and the server revokes it. */
   forget(): void {
     const token = this.token || this.forgetToken;
