@@ -117,6 +117,8 @@ def cluster(secantus: SecantusProcess, tmp_path_factory: pytest.TempPathFactory)
         "CHAT_REDIS_URL": REDIS_URL,
         "CHAT_DRAIN_GRACE_SECONDS": str(GRACE_S),
         "CHAT_LOG_LEVEL": "INFO",
+        # The rolling restart's steady load sends faster than a person (the per-visitor limit's business).
+        "CHAT_LIMIT_MESSAGES_PER_MINUTE": "100000",
     }
     first = ServerProcess(secantus.uri, workdir, env_extra=env)
     # One deployment: same database name, same key files (the shared workdir).
