@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Dialog, expect
 
 from tests.browser.visit import Visit
-from tests.helpers import SecantusProcess, ServerProcess
+from tests.helpers import SecantusProcess, ServerProcess, agent_client, login
 from tests.test_email import PASSWORD, USER, Smtp, certificate, smtp  # noqa: F401 (fixtures)
 from tests.waiting import eventually
 
@@ -45,7 +45,13 @@ def chat(
     proc.stop()
 
 
-async def test_the_visitor_asks_for_a_transcript_by_email(visit: Visit, smtp: Smtp) -> None:  # noqa: F811
+async def test_the_visitor_asks_for_a_transcript_by_email(
+    visit: Visit,
+    chat: ServerProcess,
+    agent_account: tuple[str, str],
+    smtp: Smtp,  # noqa: F811
+) -> None:
+    agent, _ = await agent_client(chat, await login(chat, *agent_account))  # online: the chat, not the form
     await visit.load()
     await visit.open_widget()
     button = visit.page.get_by_role("button", name="E-mail me a transcript")
@@ -69,3 +75,4 @@ async def test_the_visitor_asks_for_a_transcript_by_email(visit: Visit, smtp: Sm
     plain = messages[0].get_body(("plain",))
     assert plain is not None and "Where is my order 4711?" in plain.get_content()
     assert await visit.csp_violations() == []
+    await agent.disconnect()
