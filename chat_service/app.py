@@ -27,7 +27,7 @@ from chat_service.erasure import ENDINGS, EndingsWatcher
 from chat_service.limits import limits_context
 from chat_service.logging import get_logger, own_config
 from chat_service.mail import Mailer, SmtpConfig
-from chat_service.metrics import add_metrics
+from chat_service.metrics import METRICS, add_metrics
 from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
 from chat_service.outbox.events import MailRoute
 from chat_service.pipeline import WritePipeline
@@ -44,6 +44,8 @@ from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace, close_conversation_sockets
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
+from chat_service.tracing import tracing_context, tracing_middleware
+from chat_service.waiting import WaitingNotifier
 from chat_service.web import setup_widget
 from chat_service.web.console import console_headers_middleware
 from retention.policies import load_policies
@@ -153,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
     # Header middlewares go outermost so that every answer carries them, errors included.
     app = web.Application(
         middlewares=[
+            tracing_middleware,  # outermost: a span covers the whole answer (no-op unless tracing is on)
             security_headers_middleware,
             console_headers_middleware,
             errors_middleware,
@@ -177,6 +180,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(webhooks.routes)
     app.add_routes(bots.routes)
     setup_widget(app, settings)
+    app.cleanup_ctx.append(tracing_context)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
     app.cleanup_ctx.append(services_context)
@@ -184,6 +188,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(agent_namespace.sweeper_context)
     app.cleanup_ctx.append(limits_context)
     app.cleanup_ctx.append(endings_context)
+    app.cleanup_ctx.append(waiting_context)
     # Graceful drain (SIGTERM) and Prometheus metrics: see drain.py and metrics.py.
     metrics = add_metrics(app)
     add_drain(app, settings.drain_grace_seconds).on_begin(lambda: metrics.draining.set(1))
@@ -215,7 +220,10 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
     """The write pipeline (group commit): started before the handlers, drained before the database closes."""
     settings = app[SETTINGS]
     pipeline = WritePipeline(
-        app[DATABASE], max_batch=settings.write_batch_max, max_wait_s=settings.write_queue_max_wait_ms / 1000
+        app[DATABASE],
+        max_batch=settings.write_batch_max,
+        max_wait_s=settings.write_queue_max_wait_ms / 1000,
+        metrics=app[METRICS],
     )
     pipeline.start()
     app[PIPELINE] = pipeline
@@ -340,6 +348,21 @@ async def endings_context(app: web.Application) -> AsyncIterator[None]:
         await stop_task(task)
 
 
+async def waiting_context(app: web.Application) -> AsyncIterator[None]:
+    """The "waiting too long" e-mail to the site's team (CHAT_WAITING_NOTIFY_MINUTES; off when 0)."""
+    settings = app[SETTINGS]
+    services = app[SERVICES]
+    if not settings.waiting_notify_minutes or not services.outbox.mail_enabled:
+        yield
+        return
+    notifier = WaitingNotifier(services.db, app[KEYS], services.outbox, minutes=settings.waiting_notify_minutes)
+    task = asyncio.create_task(notifier.run())
+    try:
+        yield
+    finally:
+        await stop_task(task)
+
+
 async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
     """The delivery worker of this process (webhooks); leases keep the nodes' workers apart."""
     settings = app[SETTINGS]
@@ -359,6 +382,7 @@ async def outbox_worker_context(app: web.Application) -> AsyncIterator[None]:
         poll_s=settings.outbox_poll_ms / 1000,
         retention=timedelta(days=settings.outbox_retention_days),
         mailer=mailer(settings),
+        observe=lambda kind, outcome: app[METRICS].outbox_deliveries.labels(kind=kind, outcome=outcome).inc(),
     )
     task = asyncio.create_task(worker.run())
     try:
@@ -389,7 +413,7 @@ def mailer(settings: Settings) -> Mailer | None:
 
 
 def mail_route(app: web.Application) -> MailRoute | None:
-    """Offline messages go to each site's `team_email` when SMTP is configured."""
+    """E-mail goes to each site's `team_email` (and to visitors) when SMTP is configured."""
     settings = app[SETTINGS]
     sites = app.get(SITES)
     if settings.smtp_from is None or settings.smtp_host is None or sites is None:
@@ -399,5 +423,9 @@ def mail_route(app: web.Application) -> MailRoute | None:
         site = sites.get(site_id)
         return None if site is None else site.team_email
 
+    def site_sender(site_id: str | None) -> str | None:
+        site = sites.get(site_id)
+        return None if site is None else site.sender_email
+
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    return MailRoute(team_email, settings.smtp_from, f"{base}/console/#inbox")
+    return MailRoute(team_email, settings.smtp_from, f"{base}/console/c/", site_sender)

@@ -18,7 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRingSource, hash_token, new_secret
-from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
+from chat_service.errors import (
+    ConversationClosed,
+    DecryptionFailed,
+    EmailUnavailable,
+    InvalidToken,
+    NotFound,
+    StorageUnavailable,
+)
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message, Sender, User
 from chat_service.outbox.events import HANDED_OVER, STATUS_CHANGED, Outbox
@@ -33,6 +40,8 @@ HISTORY_LIMIT = 200
 # after a lost ack find its conversation from another connection. Shorter ids do not.
 MIN_RECOVERABLE_CLIENT_ID = 22
 _TOKEN = re.compile(r"^(c[0-9a-f]{24})\.([A-Za-z0-9_-]{43})$")
+# Senders whose messages the visitor sees (internal notes and system records are not among them).
+VISITOR_VISIBLE = frozenset({"visitor", "agent", "bot"})
 
 
 Announce = Callable[["MessageView"], Awaitable[None]]
@@ -387,7 +396,28 @@ class Conversations:
         """
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "visitor", client_id, text)
-        return await self._store(key, message, announce)
+        view, is_new, reopened = await self._store(key, message, announce)
+        if reopened is not None and self._outbox.listens(STATUS_CHANGED):
+            # Written once the reopen committed (with the message, in the pipeline's batch): a
+            # crash in between loses this one event, never reports a reopen that did not happen.
+            await self._outbox.insert(self._outbox.status_changed(key, reopened))
+        return view, is_new, reopened
+
+    async def transcript(self, conversation_id: str, to: str, language: str | None = None) -> int:
+        """Queue the conversation so far as an e-mail to `to` (the visitor asked for it); returns
+        how many messages it holds. Internal notes never leave; unreadable messages are skipped."""
+        if not self._outbox.mail_enabled:
+            raise EmailUnavailable("E-mail is not set up here.")
+        conv = await self.get(conversation_id)
+        key = await self._data_key(conversation_id)
+        language = language or self._visitor_field(key, conv, "language") or "en"
+        lines = [
+            (m.sender, iso(m.created_at) or "", m.text)
+            for m in await self.history(conversation_id)
+            if m.sender in VISITOR_VISIBLE and not m.unreadable
+        ]
+        await self._outbox.insert(self._outbox.transcript_mail(key, conv, to, lines, language))
+        return len(lines)
 
     async def forget(self, conversation_id: str) -> Conversation | None:
         """The visitor's "forget this device": the conversation ends for the visitor.
@@ -529,6 +559,43 @@ class Conversations:
         message = self._seal_message(key, conversation_id, "agent", client_id, text, agent.id)
         view, is_new, _ = await self._store(key, message, announce)
         return view, is_new
+
+    async def agent_email_reply(
+        self, agent: User, conversation_id: str, client_id: str, text: str, announce: Announce | None = None
+    ) -> tuple[MessageView, bool]:
+        """An agent's answer stored like a reply and e-mailed to the visitor's address.
+
+        The e-mail is an outbox delivery written in the message's own batch (one transaction):
+        sent at least once if the message is stored, never if it is not; a resend (same client
+        id) answers with the stored copy and queues no second e-mail.
+        """
+        conv = await self.get(conversation_id)
+        if conv.status == "closed":
+            raise ConversationClosed()
+        if not self._outbox.mail_enabled:
+            raise EmailUnavailable("E-mail is not set up here.")
+        key = await self._data_key(conversation_id)
+        address = self._visitor_field(key, conv, "email")
+        if address is None:
+            raise EmailUnavailable("This visitor left no e-mail address.")
+        language = self._visitor_field(key, conv, "language") or "en"
+        message = self._seal_message(key, conversation_id, "agent", client_id, text, agent.id)
+        deliveries = [
+            *self._outbox.message_created(key, message),
+            *self._outbox.agent_reply_mail(key, conv, address, text, language),
+        ]
+        view, is_new, _ = await self._store(key, message, announce, deliveries=deliveries)
+        return view, is_new
+
+    @staticmethod
+    def _visitor_field(key: DataKey, conv: Conversation, name: str) -> str | None:
+        blob = conv.visitor.get(name)
+        if blob is None:
+            return None
+        try:
+            return key.decrypt(FieldRef("conversations", conv.id, f"visitor.{name}"), blob)
+        except DecryptionFailed:
+            return None
 
     async def set_status(self, conversation_id: str, status: str) -> Conversation:
         # [outbox] the change and its event in one transaction

@@ -105,6 +105,13 @@ class ConversationClosed(Conflict):
     default_message = "This conversation is closed."
 
 
+class EmailUnavailable(Conflict):
+    """Nothing can be e-mailed here: SMTP is not set up, or the visitor gave no address."""
+
+    code = "email_unavailable"
+    default_message = "E-mail is not available for this conversation."
+
+
 class StorageUnavailable(ChatError):
     code = "unavailable"
     http_status = 503
@@ -174,6 +181,7 @@ class RateLimited(ChatError):
     http_status = 429
     default_message = "Too many requests; please wait a moment and try again."
 
-    def __init__(self, retry_after: int, message: str | None = None):
+    def __init__(self, retry_after: int, message: str | None = None, *, limit: str = "other"):
         super().__init__(message, details={"retry_after": retry_after})
         self.retry_after = retry_after
+        self.limit = limit  # which limit (a metrics label from a fixed set)

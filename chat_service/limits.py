@@ -40,6 +40,7 @@ class LimitSettings:
     typing_per_second: int
     connections_per_address: int
     conversations_per_hour: int
+    transcripts_per_hour: int = 3
 
 
 def retry_seconds(delay: float) -> int:
@@ -76,12 +77,12 @@ class ConnectionLimits:
     def message(self) -> None:
         retry = self._messages.hit()
         if retry is not None:
-            raise RateLimited(retry, "You are sending messages too quickly; please wait a moment.")
+            raise RateLimited(retry, "You are sending messages too quickly; please wait a moment.", limit="messages")
 
     def typing(self) -> None:
         retry = self._typing.hit()
         if retry is not None:
-            raise RateLimited(retry)
+            raise RateLimited(retry, limit="typing")
 
 
 class SharedCounter(Protocol):
@@ -136,7 +137,9 @@ class AddressLimits:
             return
         held = self._connections.get(key, 0)
         if held >= self._settings.connections_per_address:
-            raise RateLimited(CONNECTION_RETRY_S, "Too many chat connections from your network; try again later.")
+            raise RateLimited(
+                CONNECTION_RETRY_S, "Too many chat connections from your network; try again later.", limit="connections"
+            )
         self._connections[key] = held + 1
 
     def disconnect(self, key: str | None) -> None:
@@ -159,6 +162,21 @@ class AddressLimits:
             raise RateLimited(
                 retry_seconds((ends - now).total_seconds()),
                 "Too many new conversations from your network; please try again later.",
+                limit="conversations",
+            )
+
+    async def transcript(self, conversation_id: str) -> None:
+        """Count a transcript e-mail of a conversation; refuse past the hourly budget (every node)."""
+        now = self._clock()
+        period = CONVERSATION_WINDOW.total_seconds()
+        start = math.floor(now.timestamp() / period) * period
+        ends = datetime.fromtimestamp(start + period, UTC)
+        count = await self._counter.hit(f"transcript:{conversation_id}:{int(start)}", ends)
+        if count > self._settings.transcripts_per_hour:
+            raise RateLimited(
+                retry_seconds((ends - now).total_seconds()),
+                "This transcript was sent too often; please try again later.",
+                limit="transcripts",
             )
 
 
@@ -172,6 +190,7 @@ def limit_settings(app: web.Application) -> LimitSettings:
         typing_per_second=s.limit_typing_per_second,
         connections_per_address=s.limit_connections_per_address,
         conversations_per_hour=s.limit_conversations_per_hour,
+        transcripts_per_hour=s.limit_transcripts_per_hour,
     )
 
 

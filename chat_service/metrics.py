@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from chat_service.errors import Overloaded, RateLimited, TooManyAttempts
 from chat_service.logging import get_logger
 from chat_service.services import SETTINGS
 
@@ -92,6 +93,25 @@ class Metrics:
 
 METRICS = web.AppKey("metrics", Metrics)
 _TOKEN = web.AppKey("metrics_token", str)
+
+
+def refusal_limit(exc: BaseException) -> str | None:
+    """The limit that refused a request (a fixed set of names), or None if it was no limit."""
+    if isinstance(exc, RateLimited):
+        return exc.limit
+    if isinstance(exc, Overloaded):
+        return "write_queue"
+    if isinstance(exc, TooManyAttempts):
+        return "sign_in"
+    return None
+
+
+def count_refusal(app: web.Application, exc: BaseException) -> None:
+    """Count a rate-limit or backpressure refusal in `chat_rate_limit_refusals_total`."""
+    limit = refusal_limit(exc)
+    metrics = app.get(METRICS)
+    if limit is not None and metrics is not None:
+        metrics.rate_limit_refusals.labels(limit=limit).inc()
 
 
 def metrics_response(metrics: Metrics) -> web.Response:

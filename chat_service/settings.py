@@ -131,6 +131,9 @@ class Settings:
     smtp_password_file: Path | None = None
     smtp_from: str | None = None
     smtp_ca_file: Path | None = None
+    limit_transcripts_per_hour: int = 3
+    waiting_notify_minutes: int = 0
+    tracing_otlp_endpoint: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -271,6 +274,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "smtp_password_file": ("CHAT_SMTP_PASSWORD_FILE", "File holding the SMTP password (mode 0600)."),
     "smtp_from": ("CHAT_SMTP_FROM", "Sender address of the service's e-mail, e.g. chat@example.eu."),
     "smtp_ca_file": ("CHAT_SMTP_CA_FILE", "Extra CA certificate to trust for the SMTP server (a private relay)."),
+    "limit_transcripts_per_hour": (
+        "CHAT_LIMIT_TRANSCRIPTS_PER_HOUR",
+        "Transcript e-mails a visitor may ask for per conversation per clock hour (counted across nodes).",
+    ),
+    "waiting_notify_minutes": (
+        "CHAT_WAITING_NOTIFY_MINUTES",
+        "E-mail the site's team once when a conversation has waited this many minutes for an agent (0: off).",
+    ),
+    "tracing_otlp_endpoint": (
+        "CHAT_TRACING_OTLP_ENDPOINT",
+        "OTLP/HTTP traces URL (e.g. http://collector:4318/v1/traces); unset: no OpenTelemetry tracing.",
+    ),
 }
 
 
@@ -456,6 +471,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "smtp_password_file": lambda raw: Path(_parse_str(raw)),
     "smtp_from": _parse_email,
     "smtp_ca_file": lambda raw: Path(_parse_str(raw)),
+    "limit_transcripts_per_hour": _parse_int(1, 1000),
+    "waiting_notify_minutes": _parse_int(0, 10_080),
+    "tracing_otlp_endpoint": _parse_url,
 }
 
 

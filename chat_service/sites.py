@@ -13,8 +13,10 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
 
 A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
-SMTP is configured), and a `[sites.shop.bot]` table: the site's bot (keys in docs/protocol.md,
-"Bots"; validated by `chat_service.schemas.bots.BotConfigBody`).
+SMTP is configured), `sender_email = "chat@shop.example.eu"`: the site's e-mail to visitors
+(agents' answers, transcripts) comes from it (else from `CHAT_SMTP_FROM`), and a
+`[sites.shop.bot]` table: the site's bot (keys in docs/protocol.md, "Bots"; validated by
+`chat_service.schemas.bots.BotConfigBody`).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class Site:
     notices: Mapping[str, Notice]
     team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
     bot: BotConfigBody | None = None  # the site's bot as the sites file sets it (admins may override it)
+    sender_email: str | None = None  # From of the site's e-mail (else CHAT_SMTP_FROM)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -171,7 +174,7 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email", "bot"})
+    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email", "bot", "sender_email"})
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -189,9 +192,14 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if entry.get("bot") is not None:
         bot, bot_problems = bot_config_problems(entry["bot"])
         problems.extend(f"{where}.bot.{p}" for p in bot_problems)
+    sender_email = entry.get("sender_email")
+    if sender_email is not None and not (isinstance(sender_email, str) and _EMAIL.fullmatch(sender_email)):
+        problems.append(f"{where}.sender_email: an e-mail address like chat@example.eu")
     if len(problems) > before:
         return None
-    return Site(site_id, frozenset(origins), str(version), notices, team_email, bot)
+    return Site(
+        site_id, frozenset(origins), str(version), notices, team_email=team_email, bot=bot, sender_email=sender_email
+    )
 
 
 def _parse_notices(where: str, section: object, problems: list[str]) -> dict[str, Notice]:

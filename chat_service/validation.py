@@ -194,3 +194,16 @@ def parse_read(payload: object) -> tuple[str, int]:
     if not isinstance(seen, int) or isinstance(seen, bool) or not 0 <= seen <= 10_000_000:
         raise InvalidInput("'seen' must be a whole number.", details={"field": "seen"})
     return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID), seen
+
+
+@dataclass(frozen=True)
+class TranscriptIn:
+    email: str
+    language: str | None  # None: the conversation's own language
+
+
+def parse_transcript(payload: object) -> TranscriptIn:
+    """A visitor's request for a transcript: the address to send it to, and the language of the mail."""
+    data = _mapping(payload, {"email", "language"}, {"email"})
+    email = _string(data, "email", max_len=320, pattern=EMAIL).strip().lower()
+    return TranscriptIn(email, _optional(data, "language", max_len=35, pattern=LANGUAGE))

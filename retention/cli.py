@@ -8,9 +8,12 @@ import json
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from prometheus_client import write_to_textfile
 
 from chat_service.app import load_hmac_keys, load_keys
 from chat_service.cli import flag_overrides, open_cli_database
@@ -18,6 +21,7 @@ from chat_service.conversations import iso, utcnow
 from chat_service.crypto import KeyRingError
 from chat_service.errors import ChatError
 from chat_service.logging import configure_logging
+from chat_service.metrics import Metrics
 from chat_service.settings import Settings, SettingsError, load_settings
 from chat_service.storage.retention import Checkpoint, RunRecord
 from retention.job import RetentionJob, plan
@@ -48,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("plan", parents=[common, clock], help="what a run would change, per policy (changes nothing)")
     run = sub.add_parser("run", parents=[common, clock], help="apply the policies")
+    run.add_argument(
+        "--metrics-file",
+        help="write the run's counters here in the Prometheus text format (node_exporter's textfile collector)",
+    )
     # Test hook: SIGKILL this process at the N-th pass of a named point inside a batch.
     run.add_argument("--kill-at", help=argparse.SUPPRESS)
     report = sub.add_parser("report", parents=[common], help="the last runs and what each did")
@@ -71,7 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_plan(settings, policies, now, as_json=args.json))
         if args.command == "report":
             return asyncio.run(_report(settings, args.limit, as_json=args.json))
-        return asyncio.run(_run(settings, policies, now, as_json=args.json, checkpoint=_kill_at(args.kill_at)))
+        return asyncio.run(
+            _run(
+                settings,
+                policies,
+                now,
+                as_json=args.json,
+                checkpoint=_kill_at(args.kill_at),
+                metrics_file=args.metrics_file,
+            )
+        )
     except KeyRingError as exc:
         print(f"chat-retention: {exc}", file=sys.stderr)
         return BAD_CONFIG
@@ -120,7 +137,13 @@ async def _plan(settings: Settings, policies: PolicySet, now: datetime, *, as_js
 
 
 async def _run(
-    settings: Settings, policies: PolicySet, now: datetime, *, as_json: bool, checkpoint: Checkpoint | None
+    settings: Settings,
+    policies: PolicySet,
+    now: datetime,
+    *,
+    as_json: bool,
+    checkpoint: Checkpoint | None,
+    metrics_file: str | None = None,
 ) -> int:
     keys, hmac_keys = load_keys(settings), load_hmac_keys(settings)
     async with open_cli_database(settings) as db:
@@ -138,6 +161,8 @@ async def _run(
             job.checkpoint = checkpoint
         run = await job.run(policies, now)
     _emit(_run_to_dict(run), _run_to_text(run), as_json)
+    if metrics_file:
+        write_to_textfile(metrics_file, run_metrics(run).registry)
     if run.status == "skipped":
         return OK
     return OK if run.status == "done" else FAILED_ITEMS
@@ -149,6 +174,24 @@ async def _report(settings: Settings, limit: int, *, as_json: bool) -> int:
     text = "\n".join(_run_to_text(r) for r in runs) or "no retention runs yet"
     _emit([_run_to_dict(r) for r in runs], text, as_json)
     return OK
+
+
+def run_metrics(run: RunRecord) -> Metrics:
+    """`chat_retention_items_total` of one run: per policy and action, items done, failed, and
+    selected but left alone (changed meanwhile, so a guarded write skipped them)."""
+    metrics = Metrics()
+    failed = Counter(f["policy"] for f in run.failures)
+    for name, stats in run.policies.items():
+        action = str(stats.get("action", ""))
+        done, selected = int(stats.get("done", 0)), int(stats.get("selected", 0))
+        failures = failed.pop(name, 0)
+        items = metrics.retention_items
+        items.labels(policy=name, action=action, outcome="done").inc(done)
+        items.labels(policy=name, action=action, outcome="failed").inc(failures)
+        items.labels(policy=name, action=action, outcome="skipped").inc(max(0, selected - done - failures))
+    for name, count in failed.items():  # failures outside a policy's items (the key epochs)
+        metrics.retention_items.labels(policy=name, action="keys", outcome="failed").inc(count)
+    return metrics
 
 
 def _run_to_dict(run: RunRecord) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def cluster(secantus: SecantusProcess, tmp_path_factory: pytest.TempPathFactory)
         "CHAT_REDIS_URL": REDIS_URL,
         "CHAT_DRAIN_GRACE_SECONDS": str(GRACE_S),
         "CHAT_LOG_LEVEL": "INFO",
+        # The rolling restart's steady load sends faster than a person (the per-visitor limit's business).
+        "CHAT_LIMIT_MESSAGES_PER_MINUTE": "100000",
     }
     first = ServerProcess(secantus.uri, workdir, env_extra=env)
     # One deployment: same database name, same key files (the shared workdir).
@@ -300,10 +302,17 @@ class Load:
     stopped_at: float | None = None
     deadline: float = field(default_factory=lambda: time.monotonic() + LOAD_DEADLINE_S)
     trouble: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    messages: int = MESSAGES_PER_VISITOR
+    pace_s: float = 0.0  # between one visitor's messages (a steady load rather than a burst)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run_one(self, index: int, client: Client, trigger_at: int) -> None:
         resume, seen = False, client.reconnects
-        for k in range(MESSAGES_PER_VISITOR):
+        for k in range(self.messages):
+            if self.stop.is_set():
+                return
+            if k and self.pace_s:
+                await asyncio.sleep(self.pace_s)
             client_id = f"v{index}-{k}"
             while True:
                 assert time.monotonic() < self.deadline, f"{client_id} never acknowledged: {self.trouble[index][-5:]}"
@@ -415,3 +424,48 @@ async def test_sigkill_a_node_clients_resume_elsewhere_and_presence_recovers(
         assert {"user_id": me["id"], "online": True} in seen
     finally:
         await asyncio.to_thread(cluster.restart, victim)
+
+
+async def test_rolling_restart_of_all_three_nodes_under_load_loses_and_duplicates_nothing(
+    cluster: Cluster, clients: list[Client]
+) -> None:
+    """SIGTERM each node in turn while visitors on every node keep writing; restart it before the next."""
+    visitors = [await visitor(cluster, clients, node) for node in range(3) for _ in range(VISITORS_PER_NODE)]
+    load = Load(visitors, messages=2000, pace_s=0.1)
+    load.deadline = time.monotonic() + LOAD_DEADLINE_S * 3
+    tasks = [asyncio.create_task(load.run_one(i, v, len(visitors) * 2)) for i, v in enumerate(visitors)]
+    try:
+        await asyncio.wait_for(load.progress.wait(), 60)
+        for index, node in enumerate(cluster.nodes):
+            assert node.proc is not None
+            before = len(load.acked)
+            node.proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(node.proc.wait, GRACE_S + 5)
+            assert code == 0, f"node {index} exited with {code}"
+            await asyncio.to_thread(cluster.restart, index)
+            # The load went on through the restart and goes on after it.
+            await eventually(
+                lambda before=before: len(load.acked) >= before + len(visitors) or None,
+                timeout=RECONNECT_S * 3,
+                what=f"acknowledgements after restarting node {index}",
+            )
+    finally:
+        load.stop.set()
+        await asyncio.gather(*tasks)
+
+    # Every node served again, and every acknowledged message is stored exactly once, nothing else.
+    assert all(cluster.routes_to(i) for i in range(3))
+    assert all(v.reconnects >= 1 for v in visitors)  # each visitor's node was restarted once
+    db = cluster.nodes[0].db()
+    by_conversation: dict[str, set[str]] = defaultdict(set)
+    for client_id, conversation_id in load.acked.items():
+        by_conversation[conversation_id].add(client_id)
+    assert len(by_conversation) == len(visitors)
+    for conversation_id, acked in by_conversation.items():
+        stored = [m["client_id"] for m in db.messages.find({"conversation_id": conversation_id}, {"client_id": 1})]
+        assert len(stored) == len(set(stored)) and set(stored) == acked, conversation_id
+    observer = await agent(cluster, clients, 1, "a1@example.eu")
+    for conversation_id, acked in by_conversation.items():
+        opened = await observer.call("open", {"conversation_id": conversation_id})
+        shown = [m["text"] for m in opened["messages"]]
+        assert len(shown) == len(set(shown)) == min(len(acked), 200)  # shown once each (history: last 200)

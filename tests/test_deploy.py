@@ -189,6 +189,7 @@ def test_compose_secrets_are_files_apart_from_the_database_volumes(compose: dict
     env = env_of(services["chat1"])
     assert env["CHAT_MASTER_KEY_FILE"] == "/run/secrets/master_keys"
     assert env["CHAT_HMAC_KEYS_FILE"] == "/run/secrets/hmac_keys"
+    assert env["CHAT_SMTP_PASSWORD_FILE"] == "/run/secrets/smtp_password"
     ignored = (DEPLOY / "compose" / "secrets" / ".gitignore").read_text().split()
     assert {Path(s["file"]).name for s in declared.values()} <= set(ignored)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from chat_service.settings import SettingsError, load_settings
-from tests.helpers import SecantusProcess, ServerProcess, call, free_port, visitor_client
+from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, free_port, login, visitor_client
+from tests.retention_helpers import NOW, RetentionEnv, Visitor, days_ago
+from tests.test_webhooks_api import Receiver, admin_of, receiver  # noqa: F401 (fixture)
 from tests.waiting import eventually
 
 TOKEN = "metrics-token-0123456789abcdef"
@@ -116,3 +119,101 @@ def test_metrics_settings_are_validated(tmp_path: Path) -> None:
         {"CHAT_DEV": "true", "CHAT_METRICS_LISTEN": "[::1]:9100", "CHAT_METRICS_TOKEN_FILE": str(ok)}
     )
     assert settings.metrics_listen == ("::1", 9100) and settings.drain_grace_seconds == 20
+
+
+def delta(
+    before: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    after: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    name: str,
+    **labels: str,
+) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+async def test_the_pipeline_counts_each_stored_message_once_by_sender_and_observes_its_batches(
+    metrics_server: ServerProcess,
+) -> None:
+    url = metrics_server.metrics_url  # type: ignore[attr-defined]
+    metrics_server.create_user("metrics-agent@example.eu", "correct horse battery staple")
+    before = samples((await fetch(url))[2])
+    visitor, _ = await visitor_client(metrics_server)
+    first = await call(visitor, "/visitor", "message", {"client_id": "p1", "text": "hello"})
+    again = await call(visitor, "/visitor", "message", {"client_id": "p1", "text": "hello"})  # a resend
+    assert again["message"]["id"] == first["message"]["id"]
+    cookie = await login(metrics_server, "metrics-agent@example.eu", "correct horse battery staple")
+    agent, _ = await agent_client(metrics_server, cookie)
+    reply = {"conversation_id": first["conversation_id"], "client_id": "r1", "text": "hi"}
+    assert (await call(agent, "/agent", "reply", reply))["ok"]
+    # A burst of typing events: the per-connection limit (5 a second) refuses some.
+    answers = await asyncio.gather(*(call(visitor, "/visitor", "typing", {"typing": True}) for _ in range(12)))
+    refused = sum(1 for a in answers if not a["ok"])
+    assert refused >= 1
+    after = samples((await fetch(url))[2])
+    await visitor.disconnect()
+    await agent.disconnect()
+
+    assert delta(before, after, "chat_messages_stored_total", sender="visitor") == 1  # the resend is not counted
+    assert delta(before, after, "chat_messages_stored_total", sender="agent") == 1
+    assert delta(before, after, "chat_write_batch_size_count") >= 2
+    assert delta(before, after, "chat_write_batch_size_sum") >= 2
+    assert delta(before, after, "chat_write_queue_age_seconds_count") >= 2
+    assert delta(before, after, "chat_db_write_latency_seconds_count", operation="message_batch") >= 2
+    assert delta(before, after, "chat_rate_limit_refusals_total", limit="typing") == refused
+
+
+async def test_outbox_outcomes_are_counted(
+    secantus: SecantusProcess,
+    tmp_path: Path,
+    receiver: tuple[Receiver, str],  # noqa: F811
+) -> None:
+    rec, hook = receiver
+    token_file = tmp_path / "metrics.token"
+    token_file.write_text(TOKEN)
+    server = ServerProcess(
+        secantus.uri,
+        tmp_path / "server",
+        env_extra={"CHAT_METRICS_TOKEN_FILE": str(token_file), "CHAT_OUTBOX_POLL_MS": "100"},
+    ).start()
+    try:
+        admin = await admin_of(server)
+        status, body = await admin.request(
+            "POST", "/api/webhooks", {"url": hook, "region": "eu-central-1", "events": ["message.created"]}
+        )
+        assert status == 201, body
+        rec.secret = body["secret"]
+        assert (await admin.request("POST", f"/api/webhooks/{body['endpoint']['id']}/test"))[0] == 202
+
+        async def delivered() -> float | None:
+            text = (await fetch(server.url + "/metrics", {"Authorization": "Bearer " + TOKEN}))[2]
+            value = samples(text).get(("chat_outbox_deliveries_total", (("kind", "webhook"), ("outcome", "delivered"))))
+            return value if value else None
+
+        assert await eventually(delivered, what="the delivered webhook in the metrics") == 1
+        assert len(rec.processed) == 1
+    finally:
+        server.stop()
+
+
+def test_a_retention_run_writes_its_items_by_policy_and_outcome(secantus: SecantusProcess, tmp_path: Path) -> None:
+    renv = RetentionEnv(secantus.uri, tmp_path / "retention")
+    seeded = asyncio.run(_seed_retention(renv))
+    out = tmp_path / "retention.prom"
+    result = renv.retention("run", "--now", NOW.isoformat(), "--metrics-file", str(out))
+    assert result.returncode == 0, result.stderr
+    values = samples(out.read_text())
+    done = {
+        dict(labels)["policy"]: value
+        for (name, labels), value in values.items()
+        if name == "chat_retention_items_total" and dict(labels)["outcome"] == "done"
+    }
+    assert done["pseudonymise-30d"] == seeded["pseudonymise"] and done["delete-180d"] == seeded["delete"]
+    assert all("example" not in str(key) for key in values)  # policy names and outcomes, nothing personal
+
+
+async def _seed_retention(renv: RetentionEnv) -> dict[str, int]:
+    async with renv.open() as (_, seed):
+        for i in range(2):
+            await seed.conversation(days_ago(40), [f"old {i}"], visitor=Visitor(email=f"p{i}@example.eu"))
+        await seed.conversation(days_ago(200), ["older"])
+    return {"pseudonymise": 2, "delete": 1}

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from chat_service.errors import ChatError, InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge
 from chat_service.logging import get_logger
+from chat_service.metrics import count_refusal
 from chat_service.schemas import MAX_BODY_BYTES, Body, loads, validate
 from chat_service.services import SETTINGS
 
@@ -84,6 +85,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except ChatError as exc:
         status = exc.http_status
         log.info("http_rejected", method=request.method, path=request.path, code=exc.code)
+        count_refusal(request.app, exc)
         return problem(exc)
     except web.HTTPException as exc:
         status = exc.status

@@ -105,9 +105,13 @@ async def second_factor(request: web.Request) -> web.Response:
     """The second step of a sign-in: the code for the pending session in the cookie."""
     check_staff_origin(request)
     body = await parse_body(request, SecondFactorCodeBody)
-    logged_in = await request.app[SERVICES].accounts.complete_second_factor(
-        request.cookies.get(SESSION_COOKIE), body.code
-    )
+    try:
+        logged_in = await request.app[SERVICES].accounts.complete_second_factor(
+            request.cookies.get(SESSION_COOKIE), body.code
+        )
+    except ChatError as exc:
+        request.app[METRICS].login_failures.labels(reason=exc.code).inc()
+        raise
     return _signed_in(request, logged_in)
 
 

@@ -32,6 +32,9 @@ HANDED_OVER = "conversation.handed_over"
 PRIVACY_ERASED = "privacy.erased"
 TEST_EVENT = "webhook.test"
 OFFLINE_MAIL = "email.offline_message"
+AGENT_REPLY_MAIL = "email.agent_reply"
+TRANSCRIPT_MAIL = "email.transcript"
+WAITING_MAIL = "email.waiting"
 # The pseudo-endpoint of e-mail deliveries (webhook endpoint ids start with "we").
 MAIL_ENDPOINT = "mail"
 EVENT_TYPES: tuple[str, ...] = (
@@ -82,11 +85,19 @@ def strip_unopted(payload: dict[str, Any], fields: Sequence[str]) -> dict[str, A
 
 @dataclass(frozen=True)
 class MailRoute:
-    """Where offline messages go: the site's team address, from our sender, with a console link."""
+    """Where e-mail goes and comes from: the site's team address, the site's (else our) sender
+    address, and links into the console (`console_url` + conversation id: `/console/c/<id>`)."""
 
     team_email: Callable[[str | None], str | None]
     sender: str
     console_url: str
+    site_sender: Callable[[str | None], str | None] = lambda _site: None
+
+    def link(self, conversation_id: str) -> str:
+        return self.console_url + conversation_id
+
+    def sender_for(self, site_id: str | None) -> str:
+        return self.site_sender(site_id) or self.sender
 
 
 @dataclass(frozen=True)
@@ -218,32 +229,79 @@ class Outbox:
         to = self._mail.team_email(conv.site_id) if self._mail else None
         if self._mail is None or to is None:
             return []
+        body = {
+            "to": to,
+            "sender": self._mail.sender_for(conv.site_id),
+            "conversation_id": conv.id,
+            "text": key.decrypt(FieldRef("messages", first.id, "text"), first.text),
+            "link": self._mail.link(conv.id),
+            "language": visitor.get("language") or "en",
+            "visitor_name": visitor.get("name"),
+            "visitor_email": visitor.get("email"),
+        }
+        return [self._mail_delivery(key, conv.id, OFFLINE_MAIL, body)]
+
+    @property
+    def mail_enabled(self) -> bool:
+        return self._mail is not None
+
+    def agent_reply_mail(self, key: DataKey, conv: Conversation, to: str, text: str, language: str) -> list[Delivery]:
+        """An agent's answer sent to the visitor's address, from the site's sender; replies reach the team."""
+        if self._mail is None:
+            return []
+        body = {
+            "to": to,
+            "sender": self._mail.sender_for(conv.site_id),
+            "conversation_id": conv.id,
+            "text": text,
+            "language": language,
+            "reply_to": self._mail.team_email(conv.site_id),
+        }
+        return [self._mail_delivery(key, conv.id, AGENT_REPLY_MAIL, body)]
+
+    def transcript_mail(
+        self, key: DataKey, conv: Conversation, to: str, lines: Sequence[Sequence[str]], language: str
+    ) -> list[Delivery]:
+        """The conversation so far, to the address the visitor gave (at the visitor's request)."""
+        if self._mail is None:
+            return []
+        body = {
+            "to": to,
+            "sender": self._mail.sender_for(conv.site_id),
+            "conversation_id": conv.id,
+            "lines": [list(line) for line in lines],
+            "language": language,
+        }
+        return [self._mail_delivery(key, conv.id, TRANSCRIPT_MAIL, body)]
+
+    def waiting_mail(self, key: DataKey, conv: Conversation, minutes: int) -> list[Delivery]:
+        """Tell the site's team that a conversation has waited `minutes` for an agent (ids and a link only)."""
+        to = self._mail.team_email(conv.site_id) if self._mail else None
+        if self._mail is None or to is None:
+            return []
+        body = {
+            "to": to,
+            "sender": self._mail.sender_for(conv.site_id),
+            "conversation_id": conv.id,
+            "minutes": minutes,
+            "link": self._mail.link(conv.id),
+        }
+        return [self._mail_delivery(key, conv.id, WAITING_MAIL, body)]
+
+    def _mail_delivery(self, key: DataKey, conversation_id: str, event_type: str, body: dict[str, Any]) -> Delivery:
+        """An e-mail delivery; its payload (addresses, text) encrypted under the conversation's key."""
         now = self._clock()
         delivery_id = new_delivery_id()
-        body = json.dumps(
-            {
-                "to": to,
-                "sender": self._mail.sender,
-                "conversation_id": conv.id,
-                "text": key.decrypt(FieldRef("messages", first.id, "text"), first.text),
-                "link": self._mail.console_url,
-                "language": visitor.get("language") or "en",
-                "visitor_name": visitor.get("name"),
-                "visitor_email": visitor.get("email"),
-            }
+        return Delivery(
+            id=delivery_id,
+            endpoint_id=MAIL_ENDPOINT,
+            event_type=event_type,
+            created_at=now,
+            payload=key.encrypt(payload_aad(delivery_id), json.dumps(body)),
+            conversation_id=conversation_id,
+            expires_at=self.expires_pending(now),
+            next_attempt_at=now,
         )
-        return [
-            Delivery(
-                id=delivery_id,
-                endpoint_id=MAIL_ENDPOINT,
-                event_type=OFFLINE_MAIL,
-                created_at=now,
-                payload=key.encrypt(payload_aad(delivery_id), body),
-                conversation_id=conv.id,
-                expires_at=self.expires_pending(now),
-                next_attempt_at=now,
-            )
-        ]
 
     def conversation_assigned(self, key: DataKey, conv: Conversation) -> list[Delivery]:
         now = self._clock()

@@ -23,7 +23,7 @@ import aiohttp
 from chat_service.crypto import DataKey, KeyRingSource
 from chat_service.errors import ChatError, DecryptionFailed, NotFound
 from chat_service.logging import get_logger
-from chat_service.mail import Mailer, MailRefused, OfflineMail, render_offline
+from chat_service.mail import Mailer, MailRefused, render_delivery
 from chat_service.outbox.endpoints import Webhooks
 from chat_service.outbox.events import DEFAULT_RETENTION, MAIL_ENDPOINT, Outbox, payload_aad, strip_unopted
 from chat_service.outbox.schedule import WORST_CASE_SPAN, next_delay, parse_retry_after
@@ -38,6 +38,8 @@ LEASE_MARGIN = timedelta(seconds=5)
 # Claimed per endpoint beyond what runs at once: the queue a batch may hold (bounded by the lease).
 QUEUE_FACTOR = 16
 MAX_RESPONSE_READ = 4096
+# An attempt's outcome as the metrics name it.
+_OUTCOMES = {"delivered": "delivered", "pending": "retry", "failed": "failed"}
 
 
 @dataclass(frozen=True)
@@ -106,8 +108,12 @@ class DeliveryWorker:
         retention: timedelta = DEFAULT_RETENTION,
         rand: Callable[[], float] = random.random,
         mailer: Mailer | None = None,
+        observe: Callable[[str, str], None] = lambda kind, outcome: None,
     ):
         self._mailer = mailer
+        # Each attempt's outcome, (kind, outcome), for the metrics: webhook/mail and
+        # delivered/retry/failed.
+        self._observe = observe
         self._db = db
         self._keys = keys
         self._outbox = outbox
@@ -303,7 +309,7 @@ class DeliveryWorker:
         try:
             if key is None:
                 raise DecryptionFailed()
-            mail = OfflineMail(**json.loads(key.decrypt(payload_aad(delivery.id), delivery.payload)))
+            mail = render_delivery(delivery.event_type, key.decrypt(payload_aad(delivery.id), delivery.payload))
         except (DecryptionFailed, ValueError, TypeError):
             return self._final(delivery, lease, self._clock(), None, "payload unreadable (conversation erased?)")
         if self._mailer is None:
@@ -311,7 +317,7 @@ class DeliveryWorker:
         else:
             async with self._limits.setdefault(MAIL_ENDPOINT, asyncio.Semaphore(self._concurrency)):
                 try:
-                    await self._mailer.send(render_offline(mail))
+                    await self._mailer.send(mail)
                     outcome = Outcome(250)
                 except MailRefused as exc:
                     outcome = Outcome(None, error=str(exc)[:200])
@@ -322,6 +328,11 @@ class DeliveryWorker:
     def _after(self, delivery: Delivery, lease: str, outcome: Outcome) -> AttemptResult:
         attempts = delivery.attempts + 1
         done = self._clock()
+        result = self._result(delivery, lease, outcome, attempts, done)
+        self._observe("mail" if delivery.endpoint_id == MAIL_ENDPOINT else "webhook", _OUTCOMES[result.status])
+        return result
+
+    def _result(self, delivery: Delivery, lease: str, outcome: Outcome, attempts: int, done: datetime) -> AttemptResult:
         (log.debug if outcome.ok else log.info)(
             "outbox_attempt",
             delivery_id=delivery.id,
@@ -357,4 +368,5 @@ class DeliveryWorker:
 
     def _final(self, delivery: Delivery, lease: str, now: datetime, code: int | None, error: str) -> AttemptResult:
         """Ends without an attempt: nothing to send it to, or nothing readable to send."""
+        self._observe("mail" if delivery.endpoint_id == MAIL_ENDPOINT else "webhook", "dropped")
         return AttemptResult(delivery.id, lease, "failed", delivery.attempts, now, None, code, error, self._keep(now))

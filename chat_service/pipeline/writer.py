@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chat_service.errors import NotFound, Overloaded, StorageUnavailable
 from chat_service.logging import get_logger
@@ -28,6 +29,9 @@ from chat_service.models import Conversation, Message
 from chat_service.storage import Database
 from chat_service.storage.batches import Activity, Inserted
 from chat_service.storage.outbox import Delivery, delivery_to_doc
+
+if TYPE_CHECKING:  # metrics.py imports the services, which import the pipeline
+    from chat_service.metrics import Metrics
 
 log = get_logger(__name__)
 MAX_RETRY_AFTER_S = 30
@@ -77,8 +81,10 @@ class WritePipeline:
         max_batch: int = 256,
         max_wait_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ):
         self._db = db
+        self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_s
         self._clock = clock
@@ -231,11 +237,18 @@ class WritePipeline:
             self._flushing_since = None
             self._flushing = 0
             elapsed = self._clock() - started
+            self._observe(batch, started, elapsed)
             # Only a full batch shows what the writer can do under load (small ones are slower
             # per message: batching is the point), so only full ones set the pace.
             if elapsed > 0 and len(batch) >= self._max_batch:
                 pace = len(batch) / elapsed
                 self._pace = pace if not self._pace else 0.7 * self._pace + 0.3 * pace
+
+    def _observe(self, batch: list[Pending], started: float, elapsed: float) -> None:
+        if self._metrics is not None:
+            self._metrics.write_batch_size.observe(len(batch))
+            self._metrics.write_queue_age.observe(max(0.0, started - batch[0].queued_at))
+            self._metrics.db_write_latency.labels(operation="message_batch").observe(elapsed)
 
     async def _write(self, batch: list[Pending]) -> None:
         # Copies of one message in one batch (two tabs resending): the first is written, the
@@ -317,6 +330,8 @@ class WritePipeline:
         for pending in new:
             conv = reopened.get(pending.message.conversation_id)
             pending.done.set_result(conv if conv is not None and self._reopened_by(pending, activity) else None)
+            if self._metrics is not None:  # counted once, when new: resends and copies are not
+                self._metrics.messages_stored.labels(sender=pending.message.sender).inc()
 
     @staticmethod
     def _reopened_by(pending: Pending, activity: list[Activity]) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -249,25 +249,49 @@ class AgentNamespace(BaseNamespace):
             "messages": [agent_message(m) for m in messages],
         }
 
-    async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
-        reply = parse_agent_reply(payload, self.services.settings.max_text_length)
-        user = await self._user(sid)
+    def _announcer(self, sid: str, conversation_id: str) -> Callable[[MessageView], Awaitable[None]]:
+        """Show a new agent message to the visitor and to the other agents (not the sender's socket)."""
 
         async def announce(view: MessageView) -> None:
             await self.services.sio.emit(
                 "message",
                 {"message": visitor_message(view)},
-                room=conversation_room(reply.conversation_id),
+                room=conversation_room(conversation_id),
                 namespace=VISITOR_NAMESPACE,
             )
             await self.emit("message", {"message": view.to_wire()}, room=AGENTS_ROOM, skip_sid=sid)
 
-        async def taken_over(conv: Conversation) -> None:
-            await self.emit("conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM)
+        return announce
+
+    async def _taken_over(self, conv: Conversation) -> None:
+        """A reply took a bot conversation over: every agent's inbox moves it."""
+        await self.emit("conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM)
+
+    async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
+        reply = parse_agent_reply(payload, self.services.settings.max_text_length)
+        user = await self._user(sid)
 
         view, _ = await self.services.conversations.agent_reply(
-            user, reply.conversation_id, reply.client_id, reply.text, announce, taken_over
+            user,
+            reply.conversation_id,
+            reply.client_id,
+            reply.text,
+            self._announcer(sid, reply.conversation_id),
+            self._taken_over,
         )
+        return {"message": view.to_wire()}
+
+    async def on_email_reply(self, sid: str, payload: object) -> dict[str, Any]:
+        """Answer by e-mail (an offline conversation): stored like a reply, and mailed to the
+        visitor's address through the outbox. Same payload and ack as `reply`."""
+        reply = parse_agent_reply(payload, self.services.settings.max_text_length)
+        user = await self._user(sid)
+
+        view, is_new = await self.services.conversations.agent_email_reply(
+            user, reply.conversation_id, reply.client_id, reply.text, self._announcer(sid, reply.conversation_id)
+        )
+        if is_new:
+            log.info("agent_email_reply", user_id=user.id, conversation_id=reply.conversation_id)
         return {"message": view.to_wire()}
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:

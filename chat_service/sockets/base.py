@@ -12,15 +12,13 @@ from socketio.exceptions import ConnectionRefusedError as SocketRefused
 from chat_service.drain import DRAIN
 from chat_service.errors import ChatError, InvalidInput, UnknownEvent
 from chat_service.logging import get_logger
-from chat_service.metrics import METRICS
+from chat_service.metrics import METRICS, count_refusal
 from chat_service.schemas.socket_json import RejectedPayload
 from chat_service.services import SETTINGS
 
 log = get_logger("chat_service.sockets")
 
 _LIFECYCLE = {"connect", "disconnect"}
-# Events that store one message when acknowledged, and whose message it is (a metrics label).
-_STORES = {("/visitor", "message"): "visitor", ("/agent", "reply"): "agent"}
 
 
 def forwarded_client(forwarded_for: str, hops: int) -> str | None:
@@ -101,15 +99,12 @@ class BaseNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         except ChatError as exc:
             name = event if handler is not None else "?"
             log.info("socket_event_rejected", namespace=self.namespace, socket_event=name, code=exc.code)
+            count_refusal(self.app, exc)
             return {"ok": False, "error": exc.to_wire()}
         except Exception:
             log.exception("socket_event_failed", namespace=self.namespace, socket_event=event)
             return {"ok": False, "error": ChatError().to_wire()}
         elapsed = time.perf_counter() - started
         log.debug("socket_event", namespace=self.namespace, socket_event=event, ms=round(elapsed * 1000, 2))
-        metrics = self.app[METRICS]
-        metrics.ack_latency.labels(namespace=self.namespace, event=event).observe(elapsed)
-        sender = _STORES.get((self.namespace, event))
-        if sender is not None:
-            metrics.messages_stored.labels(sender=sender).inc()
+        self.app[METRICS].ack_latency.labels(namespace=self.namespace, event=event).observe(elapsed)
         return {"ok": True, **(result or {})}

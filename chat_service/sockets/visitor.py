@@ -18,12 +18,19 @@ from chat_service.conversations import (
 from chat_service.crypto import hash_token
 from chat_service.errors import InvalidInput, RateLimited
 from chat_service.limits import ADDRESS_LIMITS, AddressLimits, ConnectionLimits, limit_settings
+from chat_service.metrics import count_refusal
 from chat_service.models import Conversation
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
 from chat_service.storage.erasures import EndReason
-from chat_service.validation import VisitorMessageIn, parse_resume, parse_typing, parse_visitor_message
+from chat_service.validation import (
+    VisitorMessageIn,
+    parse_resume,
+    parse_transcript,
+    parse_typing,
+    parse_visitor_message,
+)
 
 NAMESPACE = "/visitor"
 
@@ -87,6 +94,7 @@ class VisitorNamespace(BaseNamespace):
         try:
             self.address_limits.connect(address)
         except RateLimited as exc:
+            count_refusal(self.app, exc)
             # As Socket.IO clients expect it: `err.message`, and the error object as `err.data`.
             raise SocketRefused(exc.message, exc.to_wire()) from None
         # The lock serialises this connection's sends: python-socketio runs handlers
@@ -224,6 +232,16 @@ class VisitorNamespace(BaseNamespace):
                 if changed is not None:
                     conv = changed
             return {"status": conv.status}
+    async def on_transcript(self, sid: str, payload: object) -> dict[str, Any]:
+        """E-mail the conversation so far to the address the visitor gives (an explicit request)."""
+        request = parse_transcript(payload)
+        session = await self._session(sid)
+        conversation_id = session.get("conversation_id")
+        if conversation_id is None:
+            raise InvalidInput("There is no conversation to send yet.")
+        await self.address_limits.transcript(conversation_id)
+        count = await self.services.conversations.transcript(conversation_id, request.email, request.language)
+        return {"messages": count}
 
     async def on_forget(self, sid: str, payload: object) -> dict[str, Any]:
         """End the chat and forget this device: the token stops working for everyone."""

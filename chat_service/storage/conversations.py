@@ -262,6 +262,31 @@ class ConversationStore:
         cursor = self._col.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
         return [_conversation_from_doc(doc) async for doc in cursor]
 
+    @translate_errors
+    async def waiting_unnoticed(self, before: datetime, limit: int) -> list[Conversation]:
+        """Unassigned conversations started at or before `before` whose team was not yet told."""
+        query = {**_WAITING, "created_at": {"$lte": before}, "waiting_notified_at": {"$exists": False}}
+        cursor = self._col.find(query).sort([("created_at", ASCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [_conversation_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
+    async def mark_waiting_notified(
+        self, conversation_id: str, at: datetime, session: AsyncClientSession | None = None
+    ) -> Conversation | None:
+        """Claim the one "waiting too long" notice of a conversation; None if another node did, or it
+        no longer waits. `waiting_notified_at` (a time, no personal data) goes with the conversation."""
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id, **_WAITING, "waiting_notified_at": {"$exists": False}},
+            {"$set": {"waiting_notified_at": at}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+
+# Waiting for an agent: not closed, nobody assigned ("waiting" is the status once bots hand over).
+_WAITING: dict[str, Any] = {"status": {"$in": ["open", "waiting"]}, "assigned_agent_id": None}
+
 
 class MessageStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]):

@@ -74,7 +74,7 @@ export const mount: Mount = (ctx): WidgetController => {
     },
     reset() {
       view.clear();
-      view.forget.hidden = true;
+      view.forget.hidden = view.transcript.hidden = true;
       view.notice.text.hidden = false;
       say(s.forgotten);
     },
@@ -84,7 +84,7 @@ export const mount: Mount = (ctx): WidgetController => {
   const bot = mountBot(view, s, session, write, say);
 
   function startConversation(): void {
-    view.forget.hidden = !session.token;
+    view.forget.hidden = view.transcript.hidden = !session.token;
     // The notice is about what happens before contact; once there is a conversation it only
     // takes room (the privacy link stays).
     view.notice.text.hidden = !!session.token;
@@ -187,6 +187,12 @@ export const mount: Mount = (ctx): WidgetController => {
     view.composer.hidden = false;
     say(s.thanks);
     view.input.focus();
+  });
+
+  // The visitor's explicit request, to an address they type now (sent by the server's outbox).
+  view.transcript.addEventListener("click", () => {
+    const email = prompt(s.email)?.trim();
+    if (email) session.transcript(email, (ok) => say(ok ? s.mailed : s.failed));
   });
 
   view.forget.addEventListener("click", () => {

@@ -189,6 +189,10 @@ export class ChatSession {
       return { ok: true, status: null };
     }
     return this.socket!.timeout(ACK_TIMEOUT_MS).emitWithAck("handover", {});
+  /** E-mail a transcript to `email` (the visitor's own request); `done` hears whether it was queued. */
+  transcript(email: string, done: (ok: boolean) => void): void {
+    if (!this.ready || !this.conversationId) return done(false);
+    this.socket?.timeout(ACK_TIMEOUT_MS).emit("transcript", { email }, (err: Error | null, ack: Ack) => done(!err && ack.ok));
   }
 
   /** "End chat and forget this device": the token leaves this device now, and the server revokes it. */

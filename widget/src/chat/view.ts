@@ -54,6 +54,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
   // One scrolling area: the notice first, then the conversation (or the offline form).
   const scroller = h("div", { class: "m", role: "region", "aria-label": s.messages, tabindex: "0" }, notice, log, offline);
   const forget = h("button", { type: "button", class: "f", hidden: "" }, s.forget);
+  const transcript = h("button", { type: "button", class: "f", hidden: "" }, s.transcript);
   const panel = h(
     "div",
     { class: left ? "p left" : "p", id: "p", role: "dialog", "aria-labelledby": "h", hidden: "" },
@@ -62,6 +63,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     typing,
     status,
     composer,
+    transcript,
     forget,
   );
   const rows = new Map<string, HTMLElement>();
@@ -135,6 +137,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     offline,
     offlineFields: { email, name, note },
     forget,
+    transcript,
     show,
     clear,
     requeue,

@@ -2,6 +2,7 @@
 import { AckError, type AgentSocket, type Message, type Opened, type Summary } from "./agent";
 import type { Canned } from "./api";
 import { h, Notice, patch, uid } from "./dom";
+import { emailReplyButton } from "./emailreply";
 import type { Translate } from "./strings";
 import { absolute, clock } from "./time";
 
@@ -86,6 +87,17 @@ export class Thread {
       this.suggestions,
       h("p", { id: hintId, class: "hint" }, t("replyHint")),
       send,
+      ...emailReplyButton(opened, {
+        lang: ctx.lang,
+        socket: ctx.socket,
+        composer: this.composer,
+        clientId: newClientId,
+        sent: (message, note) => {
+          this.received(message);
+          this.status.success(note);
+        },
+        failed: (err) => this.fail(err),
+      }),
     );
     form.addEventListener("submit", (event) => {
       event.preventDefault();
