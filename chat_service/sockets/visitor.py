@@ -232,6 +232,7 @@ class VisitorNamespace(BaseNamespace):
                 if changed is not None:
                     conv = changed
             return {"status": conv.status}
+
     async def on_transcript(self, sid: str, payload: object) -> dict[str, Any]:
         """E-mail the conversation so far to the address the visitor gives (an explicit request)."""
         request = parse_transcript(payload)
