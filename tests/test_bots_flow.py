@@ -44,10 +44,13 @@ CANARY_PHONE = "+31 6 12345678"
 
 
 class Clock:
+    """Moves on a millisecond per reading, as time does between two stored messages."""
+
     def __init__(self) -> None:
         self.at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Amsterdam
 
     def __call__(self) -> datetime:
+        self.at += timedelta(milliseconds=1)
         return self.at
 
 
@@ -145,7 +148,7 @@ class Env:
         return (await self.conversations.get(conversation_id)).status
 
     async def outbox_types(self) -> list[str]:
-        return sorted(doc["event_type"] async for doc in self.raw.outbox.find({}))
+        return sorted([doc["event_type"] async for doc in self.raw.outbox.find({})])
 
 
 @pytest.fixture

@@ -82,7 +82,12 @@ class BotAdmin:
         check_target(config, dev=self.dev, allowed_regions=self.allowed_regions)
         await self.db.bots.put_config(site_id, config_to_wire(config), self.clock(), actor)
         await self.registry.refresh(force=True)
-        return self._row(site_id, self.registry.get(site_id), await self.db.bots.token(site_id) is not None)
+        token = await self.db.bots.token(site_id)
+        if token is not None and token.endpoint_id is not None and config.type == "webhook":
+            # The webhook bot moved: its events follow (same secret, same token).
+            with contextlib.suppress(NotFound):
+                await self.webhooks.update(token.endpoint_id, EndpointInput(url=config.url, region=config.region))
+        return self._row(site_id, self.registry.get(site_id), token is not None)
 
     async def reset(self, site_id: str) -> dict[str, Any]:
         self._site(site_id)
