@@ -176,3 +176,24 @@ async def test_check_reports_every_sites_bot(bot_server: ServerProcess) -> None:
     result = bot_server.run_cli("check")
     assert "bot of site shop: builtin 'Shopbot' v3 (file)" in result.stdout
     assert "bot of site plain: rasa 'R' v1 (database) at http://127.0.0.1:1/x in us-east-1" in result.stdout
+
+
+async def test_an_agent_claiming_a_bot_conversation_takes_it_over_and_the_visitor_is_told(
+    bot_server: ServerProcess,
+) -> None:
+    bot_server.create_user(AGENT_EMAIL, AGENT_PASSWORD)
+    agent, _ = await agent_client(bot_server, await login(bot_server, AGENT_EMAIL, AGENT_PASSWORD))
+    visitor, events = await visitor_client(bot_server)
+    try:
+        ack = await call(visitor, "/visitor", "message", first_message("Wat kost de verzending?", language="nl"))
+        conversation_id = ack["conversation_id"]
+        assert (await events.next("message"))["message"]["text"].startswith(DISCLOSURE["nl"])
+        claimed = await call(agent, "/agent", "claim", {"conversation_id": conversation_id})
+        assert claimed["conversation"]["state"] == "open" and claimed["conversation"]["handover_reason"] == "agent"
+        assert await events.next("conversation_status") == {"status": "open", "handed_over": True}
+        await call(visitor, "/visitor", "message", {"client_id": "k2", "text": "wat kost de verzending"})
+        await call(agent, "/agent", "reply", {"conversation_id": conversation_id, "client_id": "r1", "text": "Gratis!"})
+        assert (await events.next("message"))["message"]["sender"] == "agent"  # not the bot
+    finally:
+        await visitor.disconnect()
+        await agent.disconnect()

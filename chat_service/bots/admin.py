@@ -15,7 +15,7 @@ from chat_service.bots.builtin import BuiltinTurn, decide
 from chat_service.bots.config import BotRegistry, SiteBot
 from chat_service.bots.runner import BotRunner
 from chat_service.bots.texts import language_of
-from chat_service.conversations import Conversations, MessageView
+from chat_service.conversations import Conversations, MessageView, iso
 from chat_service.crypto import hash_token
 from chat_service.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import Conversation
@@ -74,7 +74,7 @@ class BotAdmin:
             "source": bot.source if bot is not None else "none",
             "config": config_to_wire(bot.config) if bot is not None else None,
             "token_set": token_set,
-            "updated_at": bot.updated_at.isoformat() if bot is not None and bot.updated_at else None,
+            "updated_at": iso(bot.updated_at) if bot is not None else None,
         }
 
     async def save(self, site_id: str, config: BotConfigBody, actor: str) -> dict[str, Any]:
