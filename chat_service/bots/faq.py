@@ -34,6 +34,7 @@ MIN_CORRECTABLE = 4
 CORRECTION_CUTOFF = 0.75
 MARGIN = 0.8  # the best answer is clear when the runner-up scores below this share of it
 DOMINANCE = 0.25  # ... and far ahead when below this share
+RANKED = 10  # entries a ranking lists
 
 
 def words(text: str) -> list[str]:
@@ -110,18 +111,24 @@ class FaqIndex:
                 out.append(word)
         return out
 
-    def rank(self, text: str) -> list[Ranked]:
-        """Entries by confidence, best first (each entry once, in its best-matching language)."""
+    def rank(self, text: str, limit: int = RANKED) -> list[Ranked]:
+        """The best `limit` entries by confidence, best first (each once, in its best language)."""
         if self._retriever is None or self._own is None:
             return []
         scores = self._scores(tokens(self.corrected(text)))
         confidence = np.minimum(scores / self._own, 1.0)
-        best: dict[int, Ranked] = {}
-        for doc, (index, language) in enumerate(self._docs):
-            ranked = Ranked(index, language, round(float(scores[doc]), 4), round(float(confidence[doc]), 4))
-            if index not in best or ranked.confidence > best[index].confidence:
-                best[index] = ranked
-        return sorted(best.values(), key=lambda r: (-r.confidence, r.index))
+        ranked: list[Ranked] = []
+        seen: set[int] = set()
+        # Stable: equal confidences keep corpus order (entry order, English first).
+        for doc in np.argsort(-confidence, kind="stable"):
+            index, language = self._docs[int(doc)]
+            if index in seen:
+                continue
+            seen.add(index)
+            ranked.append(Ranked(index, language, round(float(scores[doc]), 4), round(float(confidence[doc]), 4)))
+            if len(ranked) == limit:
+                break
+        return ranked
 
     def match(self, text: str, *, answer_at: float, suggest_at: float, suggestions: int = 3) -> Match:
         ranking = self.rank(text)
