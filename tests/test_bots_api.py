@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from chat_service.bots.texts import DISCLOSURE, HANDED_OVER, LABEL
 from tests.bot_fixtures import builtin_config
@@ -197,3 +200,52 @@ async def test_an_agent_claiming_a_bot_conversation_takes_it_over_and_the_visito
     finally:
         await visitor.disconnect()
         await agent.disconnect()
+
+
+async def test_a_webhook_bot_end_to_end_signed_events_out_token_replies_in(bot_server: ServerProcess) -> None:
+    events_in: list[dict[str, Any]] = []
+    got_one = asyncio.Event()
+    secret_box: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        events_in.append(Webhook(secret_box[0]).verify(body, dict(request.headers)))
+        got_one.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/bot", receive)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/bot"
+    admin = await admin_of(bot_server)
+    visitor, events = await visitor_client(bot_server)
+    try:
+        config = {"type": "webhook", "name": "Hookbot", "url": url, "region": "eu-central-1"}
+        assert (await admin.request("PUT", "/api/bots/plain", config))[0] == 200
+        status, made = await admin.request("POST", "/api/bots/plain/token")
+        assert status == 201 and made["token"].startswith("cbt_") and made["secret"].startswith("whsec_")
+        secret_box.append(made["secret"])
+        stored = bot_server.db().bot_tokens.find_one({"_id": "plain"})
+        assert stored is not None and made["token"] not in str(stored)  # only its hash is kept
+
+        ack = await call(visitor, "/visitor", "message", first_message("my mail is canary@example.eu", site="plain"))
+        await asyncio.wait_for(got_one.wait(), 20)
+        data = events_in[0]["data"]
+        assert events_in[0]["type"] == "bot.message" and data["text"] == "my mail is [email]"
+        assert ack["conversation_id"] not in json.dumps(events_in[0])
+
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {made['token']}"}) as session:
+            hook = bot_server.url + "/api/bot-hooks/plain"
+            async with session.post(hook + "/messages", json={"sender": data["sender"], "text": "Hello!"}) as r:
+                assert r.status == 202
+            reply = (await events.next("message"))["message"]
+            assert reply["sender"] == "bot" and reply["text"] == DISCLOSURE["en"] + "\n\nHello!"
+            async with session.post(hook + "/handover", json={"sender": data["sender"]}) as r:
+                assert r.status == 200 and (await r.json()) == {"status": "open"}
+            async with session.post(hook + "/messages", json={"sender": data["sender"], "text": "Still me"}) as r:
+                assert r.status == 409
+    finally:
+        await visitor.disconnect()
+        await runner.cleanup()
