@@ -97,6 +97,8 @@ class BotRunner:
             await self.turn(conversation_id, message)
         except NotFound:
             pass  # erased meanwhile
+        except ChatError as exc:  # the database or the pipeline refused (overload, shutting down)
+            log.warning("bot_turn_failed", conversation_id=conversation_id, code=exc.code)
         except Exception:
             # The sweep hands the conversation over if this left it waiting on the bot.
             log.exception("bot_turn_failed", conversation_id=conversation_id)
@@ -136,11 +138,7 @@ class BotRunner:
             misses = await self._conversations.count_bot_turn(conv.id, answered=reply.answered)
             if reply.handover is None and misses >= bot.config.max_misses:
                 reply = Reply(handover="misses")
-        if (
-            reply.handover is not None
-            and reply.handover in ("misses", "request")
-            and not bot.within_hours(self._clock())
-        ):
+        if reply.handover in ("misses", "request") and not bot.within_hours(self._clock()):
             reply = Reply(reply.messages, "offline")
         await self._say(bot, conv.id, message.id, reply.messages, lang)
         if reply.handover is not None:
