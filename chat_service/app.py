@@ -14,7 +14,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session, webhooks, wellknown
+from chat_service.api import admin, health, openapi, privacy, reports, search, session, teams, webhooks, wellknown
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
@@ -30,8 +30,10 @@ from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
 from chat_service.outbox.events import MailRoute
 from chat_service.pipeline import WritePipeline
 from chat_service.presence import Presence
+from chat_service.reports import Reports
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.schemas import socket_json
+from chat_service.search import Search
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
 from chat_service.sites import SITES, own_origins
@@ -41,6 +43,7 @@ from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace, close_conversation_sockets
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
+from chat_service.teams import Teams
 from chat_service.web import setup_widget
 from chat_service.web.console import console_headers_middleware
 from retention.policies import load_policies
@@ -172,6 +175,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(wellknown.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(teams.routes)
+    app.add_routes(search.routes)
+    app.add_routes(reports.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
@@ -239,17 +245,18 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days), mail=mail_route(app))
     await outbox.refresh()
     app[PIPELINE].on_deliveries(outbox.notify)
+    conversations = Conversations(
+        db,
+        keys,
+        resume_days=settings.resume_token_days,
+        hmac_keys=hmac_keys,
+        pipeline=app[PIPELINE],
+        outbox=outbox,
+    )
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(
-            db,
-            keys,
-            resume_days=settings.resume_token_days,
-            hmac_keys=hmac_keys,
-            pipeline=app[PIPELINE],
-            outbox=outbox,
-        ),
+        conversations=conversations,
         accounts=Accounts(
             db,
             idle_minutes=settings.session_idle_minutes,
@@ -269,6 +276,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         ),
         outbox=outbox,
         webhooks=Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev),
+        teams=Teams(db, audit),
+        search=Search(db, conversations, hmac_keys, audit),
+        reports=Reports(db),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     try:

@@ -39,6 +39,13 @@ class Conversation:
     pseudonym: str | None = None
     pseudonymised_by: str | None = None  # "<policy name>@<version>"
     pseudonymised_at: datetime | None = None
+    # When an agent first answered (set by the write pipeline's bookkeeping): reports only.
+    first_response_at: datetime | None = None
+    # Times it was closed; the first close is the one reports count.
+    close_count: int = 0
+    # The visitor's rating after the close (1-5) and optional comment (ciphertext, conversation key).
+    csat_rating: int | None = None
+    csat_comment: bytes | None = None
 
 
 @dataclass
@@ -80,6 +87,17 @@ class Session:
     client: str = ""
     # Password checked, second factor still owed: authenticates nothing yet.
     pending_second_factor: bool = False
+
+
+@dataclass(frozen=True)
+class Team:
+    """Agents in a team see the conversations of the team's sites (admins see every site)."""
+
+    id: str
+    name: str
+    agent_ids: tuple[str, ...]
+    site_ids: tuple[str, ...]
+    updated_at: datetime
 
 
 @dataclass

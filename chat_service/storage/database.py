@@ -86,7 +86,9 @@ class Database:
         from chat_service.storage.limits import RateCounterStore
         from chat_service.storage.outbox import EndpointStore, OutboxStore
         from chat_service.storage.presence import PresenceStore
+        from chat_service.storage.reports import ReportStore
         from chat_service.storage.retention import RetentionStore
+        from chat_service.storage.teams import TeamStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)
@@ -106,6 +108,8 @@ class Database:
         self.batches = BatchStore(self.client, self.db)
         self.outbox = OutboxStore(self.client, self.db)
         self.webhook_endpoints = EndpointStore(self.db)
+        self.teams = TeamStore(self.db)
+        self.reports = ReportStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -150,6 +154,8 @@ class Database:
         await self.endings.ensure_indexes()
         await self.rate_counters.ensure_indexes()
         await self.outbox.ensure_indexes()
+        await self.teams.ensure_indexes()
+        await self.reports.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -3,6 +3,7 @@
  * is online (a stateless request) and connects only when the visitor sends a message.
  */
 import type { Mount, WidgetController } from "../types";
+import { csatForm } from "./csat";
 import { ChatSession, type Profile } from "./session";
 import { STRINGS } from "./strings";
 import { CSS } from "./styles";
@@ -59,7 +60,10 @@ export const mount: Mount = (ctx): WidgetController => {
       clearTimeout(agentTypingTimer);
       if (on) agentTypingTimer = setTimeout(() => (view.typing.hidden = true), AGENT_TYPING_MS);
     },
-    status: (status) => say(status === "closed" ? s.closed : ""),
+    status(status) {
+      say(status === "closed" ? s.closed : "");
+      rating.hidden = status !== "closed";
+    },
     connection(up) {
       if (!up) view.requeue();
       if (!up) say(s.reconnecting);
@@ -69,10 +73,13 @@ export const mount: Mount = (ctx): WidgetController => {
       view.clear();
       view.forget.hidden = true;
       view.notice.text.hidden = false;
+      rating.hidden = true;
       say(s.forgotten);
     },
   });
 
+  const rating = csatForm(s, (n, comment) => session.rate(n, comment));
+  view.log.after(rating);
   const started = (): boolean => !view.forget.hidden;
 
   function startConversation(): void {

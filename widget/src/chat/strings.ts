@@ -27,6 +27,10 @@ const en = {
   unavailable: "The chat is not available right now. Please try again later.",
   closed: "This conversation was closed. Write again to reopen it.",
   wait: "We are a little busy: your message will be sent in {seconds} seconds. No need to send it again.",
+  rate: "How did we do? Rate this chat from 1 (poor) to 5 (great).",
+  comment: "Comment (optional)",
+  stars: "{n} of 5",
+  rated: "Thank you for your rating.",
 };
 
 export type Strings = typeof en;
@@ -57,6 +61,10 @@ const nl: Strings = {
   unavailable: "De chat is nu niet beschikbaar. Probeer het later opnieuw.",
   closed: "Dit gesprek is gesloten. Schrijf opnieuw om het te heropenen.",
   wait: "Het is even druk: je bericht wordt over {seconds} seconden verstuurd. Je hoeft het niet opnieuw te sturen.",
+  rate: "Hoe hebben we het gedaan? Geef deze chat 1 (slecht) tot 5 (uitstekend).",
+  comment: "Opmerking (optioneel)",
+  stars: "{n} van 5",
+  rated: "Bedankt voor je beoordeling.",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

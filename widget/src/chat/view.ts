@@ -125,6 +125,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     panel,
     close,
     notice: { text: noticeText, link: noticeLink },
+    log,
     typing,
     status,
     composer,
