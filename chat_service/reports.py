@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -81,7 +81,7 @@ class Range:
 
 
 def build_report(
-    rollups: Iterable[Rollup], span: Range, teams: Iterable[Team], names: dict[str, str]
+    rollups: Iterable[Rollup], span: Range, teams: Sequence[Team], names: dict[str, str]
 ) -> dict[str, Any]:
     per_day = dict.fromkeys(span.days, 0)
     hour_of_week = [[0] * 24 for _ in range(7)]  # Monday first, in the viewer's offset
@@ -102,6 +102,8 @@ def build_report(
                     hour_of_week[local.weekday()][local.hour] += count
                     local_count += count
         in_range = span.first <= rollup.day <= span.last
+        if not local_count and not in_range:
+            continue  # a neighbouring day read only for the viewer's offset
         groups = [total, sites.setdefault(rollup.site_id or "", Group())]
         groups += [team_groups[team.id] for team in team_of_site.get(rollup.site_id or "", [])]
         if rollup.agent_id is not None:

@@ -4,8 +4,15 @@ per search that never holds the searched text or e-mail address."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+
+from chat_service.errors import ChatError
+from chat_service.schemas import validate
+from chat_service.schemas.teams import ReportQuery, SearchBody, TeamBody, TeamChangesBody
 from tests.helpers import ServerProcess, agent_client, call, login_full, visitor_client
+from tests.test_api_contract import _schema_of
 from tests.test_console_api import Api
 
 PASSWORD = "correct horse battery staple"
@@ -88,3 +95,50 @@ async def test_bad_search_input_is_refused_with_the_field_named(server: ServerPr
     status, problem = await api.request("POST", "/api/search", {"query": "x"})
     assert status == 400 and problem["details"]["fields"] == ["query"]
     assert server.db().audit_events.count_documents({"action": "conversations.searched"}) == 0
+
+
+CASES: list[tuple[type[Any], Any, bool]] = [
+    (SearchBody, {}, True),
+    (SearchBody, {"text": "ab", "status": "bot", "labels": ["vip"], "site_ids": ["shop"], "limit": 100}, True),
+    (SearchBody, {"labels": ["a\nb"]}, False),
+    (SearchBody, {"site_ids": ["no space"]}, False),
+    (SearchBody, {"limit": 101}, False),
+    (SearchBody, {"agent_id": "u123"}, False),
+    (SearchBody, {"email": None}, False),
+    (TeamBody, {"name": "Shop"}, True),
+    (TeamBody, {"name": " "}, False),
+    (TeamBody, {"name": "Shop", "agent_ids": ["u" + "0" * 24], "site_ids": ["shop", "blog"]}, True),
+    (TeamChangesBody, {}, False),
+    (TeamChangesBody, {"site_ids": None}, False),
+    (TeamChangesBody, {"site_ids": []}, True),
+]
+
+
+@pytest.mark.parametrize(("model", "body", "accepted"), CASES)
+def test_search_and_team_schemas_and_the_server_agree(model: type[Any], body: Any, accepted: bool) -> None:
+    assert _schema_of(model).is_valid(body) is accepted
+    if accepted:
+        validate(model, body)
+        return
+    with pytest.raises(ChatError) as refused:
+        validate(model, body)
+    assert refused.value.http_status == 400
+
+
+@pytest.mark.parametrize(
+    ("query", "ok"),
+    [
+        ({"from": "2026-11-01", "to": "2026-11-30"}, True),
+        ({"from": "2026-11-30", "to": "2026-11-01"}, False),
+        ({"from": "2025-01-01", "to": "2026-11-30"}, False),
+        ({"from": "0", "to": "2026-11-30"}, False),
+        ({"from": "2026-11-01", "to": "2026-11-30", "tz_offset": "60", "site": "shop"}, True),
+        ({"from": "2026-11-01", "to": "2026-11-30", "tz_offset": "900"}, False),
+    ],
+)
+def test_report_queries_are_validated(query: dict[str, str], ok: bool) -> None:
+    if ok:
+        validate(ReportQuery, query)
+        return
+    with pytest.raises(ChatError):
+        validate(ReportQuery, query)

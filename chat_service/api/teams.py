@@ -41,7 +41,8 @@ def _check_sites(request: web.Request, site_ids: list[str] | None) -> None:
         raise InvalidInput("No such site: " + ", ".join(unknown[:5]), details={"field": "site_ids"})
 
 
-async def _moved(request: web.Request, *teams: Team) -> None:
+async def move_staff_sockets(request: web.Request, *teams: Team) -> None:
+    """After a change to teams or roles: every staff socket into the rooms of its new scope."""
     sites = _configured_sites(request) | {s for team in teams for s in team.site_ids}
     await refresh_rooms(request.app[SERVICES], sites)
 
@@ -61,7 +62,7 @@ async def create_team(request: web.Request) -> web.Response:
     body = await parse_body(request, TeamBody)
     _check_sites(request, body.site_ids)
     team = await request.app[SERVICES].teams.create(who.user, body.name.strip(), body.agent_ids, body.site_ids)
-    await _moved(request, team)
+    await move_staff_sockets(request, team)
     return web.json_response({"team": team_to_wire(team)}, status=201)
 
 
@@ -82,7 +83,7 @@ async def update_team(request: web.Request) -> web.Response:
         changes["name"] = changes["name"].strip()
     before = await services.db.teams.get(request.match_info["team_id"])
     team = await services.teams.update(who.user, request.match_info["team_id"], changes)
-    await _moved(request, team, *([before] if before else []))
+    await move_staff_sockets(request, team, *([before] if before else []))
     return web.json_response({"team": team_to_wire(team)})
 
 
@@ -92,5 +93,5 @@ async def delete_team(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     before = await services.db.teams.get(request.match_info["team_id"])
     await services.teams.delete(who.user, request.match_info["team_id"])
-    await _moved(request, *([before] if before else []))
+    await move_staff_sockets(request, *([before] if before else []))
     return web.json_response({"ok": True})

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
-from chat_service.schemas.fields import Instant, SearchConversationId, SearchEmail, UserId
+from chat_service.schemas.fields import TEXT, Instant, SearchConversationId, SearchEmail, UserId
 from chat_service.schemas.http import OPTIONAL, NotNull, _value_or_absent
 from chat_service.schemas.parse import Body
 from chat_service.validation import SITE_ID
@@ -17,7 +18,7 @@ MAX_TEAM_MEMBERS = 500
 MAX_TEAM_SITES = 200
 MAX_REPORT_DAYS = 366
 SiteId = Annotated[str, Field(min_length=1, max_length=64, pattern=SITE_ID.pattern, description="a site id")]
-TeamName = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[^\x00]*\S[^\x00]*$")]
+TeamName = Annotated[str, Field(min_length=1, max_length=80, pattern=TEXT)]
 # A label as the console helper stores them: short text, no control characters.
 Label = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f]+$")]
 SearchStatus = Literal["bot", "waiting", "open", "closed"]
@@ -57,6 +58,10 @@ class SearchBody(Body):
     """Every filter is optional and they combine (AND). `text` is matched in the decrypted messages
     of the newest candidate conversations the other filters leave (see docs/privacy.md)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"description": "'to' must be after 'from' (otherwise 400 invalid_input)."}
+    )
+
     email: Annotated[SearchEmail | None, NotNull] = OPTIONAL
     conversation_id: Annotated[SearchConversationId | None, NotNull] = OPTIONAL
     status: Annotated[SearchStatus | None, NotNull] = OPTIONAL
@@ -69,7 +74,7 @@ class SearchBody(Body):
         default=None,
         min_length=2,
         max_length=200,
-        pattern=r"^[^\x00]*\S[^\x00]*$",
+        pattern=TEXT,
         json_schema_extra=_value_or_absent,
     )
     limit: int = Field(default=50, ge=1, le=100)
@@ -81,13 +86,27 @@ class SearchBody(Body):
         return self
 
 
+def _iso_day(value: object) -> object:
+    """Only `YYYY-MM-DD`: lax date parsing would also take a number as a timestamp."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise PydanticCustomError("chat_date", "A day like 2026-11-25 (YYYY-MM-DD).")
+    return value
+
+
+Day = Annotated[
+    date,
+    BeforeValidator(_iso_day),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}),
+]
+
+
 class ReportQuery(Body):
     """Query string of the report routes: a day range (inclusive) in the caller's UTC offset."""
 
     model_config = ConfigDict(strict=False, extra="ignore")
 
-    start: date = Field(alias="from", description="first day, YYYY-MM-DD")
-    end: date = Field(alias="to", description="last day, YYYY-MM-DD (at most 366 days after from)")
+    start: Day = Field(alias="from", description="first day, YYYY-MM-DD")
+    end: Day = Field(alias="to", description="last day, YYYY-MM-DD (at most 366 days after from)")
     tz_offset: int = Field(default=0, ge=-840, le=840, description="minutes east of UTC (whole hours used)")
     site: str | None = Field(default=None, max_length=64, pattern=SITE_ID.pattern)
 

@@ -43,10 +43,11 @@ async def emit_to_agents(
 async def join_rooms(sio: socketio.AsyncServer, sid: str, scope: Scope, known: set[str]) -> None:
     """Put one socket (on any node) in exactly the rooms of `scope`, out of the `known` site rooms."""
     wanted = rooms_of(scope)
-    for room in sorted(wanted):
-        await sio.enter_room(sid, room, namespace=AGENT_NAMESPACE)
+    # Leave first: for a moment too few events, never another team's.
     for room in sorted(known - wanted):
         await sio.leave_room(sid, room, namespace=AGENT_NAMESPACE)
+    for room in sorted(wanted):
+        await sio.enter_room(sid, room, namespace=AGENT_NAMESPACE)
 
 
 async def refresh_rooms(services: Services, site_ids: set[str]) -> None:
