@@ -14,7 +14,19 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, bots, health, openapi, privacy, session, webhooks, wellknown
+from chat_service.api import (
+    admin,
+    bots,
+    health,
+    openapi,
+    privacy,
+    reports,
+    search,
+    session,
+    teams,
+    webhooks,
+    wellknown,
+)
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
 from chat_service.audit import AuditLog
 from chat_service.bots import BotClient, BotRegistry, BotRunner
@@ -32,8 +44,10 @@ from chat_service.outbox import DeliveryWorker, Outbox, Webhooks, WebhookSender
 from chat_service.outbox.events import MailRoute
 from chat_service.pipeline import WritePipeline
 from chat_service.presence import Presence
+from chat_service.reports import Reports
 from chat_service.residency import ResidencyDecision, decide
 from chat_service.schemas import socket_json
+from chat_service.search import Search
 from chat_service.services import SERVICES, SETTINGS, SIO, Services
 from chat_service.settings import Settings
 from chat_service.sites import SITES, own_origins
@@ -46,6 +60,7 @@ from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
 from chat_service.tracing import tracing_context, tracing_middleware
 from chat_service.waiting import WaitingNotifier
+from chat_service.teams import Teams
 from chat_service.web import setup_widget
 from chat_service.web.console import console_headers_middleware
 from retention.policies import load_policies
@@ -179,6 +194,9 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(wellknown.routes)
     app.add_routes(webhooks.routes)
     app.add_routes(bots.routes)
+    app.add_routes(teams.routes)
+    app.add_routes(search.routes)
+    app.add_routes(reports.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(tracing_context)
     app.cleanup_ctx.append(database_context)
@@ -263,10 +281,14 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     registry = BotRegistry(db, {site.id: site.bot for site in sites or () if site.bot is not None})
     await registry.refresh(force=True)
     bot_client = BotClient(dev=settings.dev)
+
+    async def site_of(conversation_id: str) -> str | None:
+        return (await conversations.get(conversation_id)).site_id
+
     bot_runner = BotRunner(
         conversations,
         registry,
-        SocketBotEvents(app[SIO]),
+        SocketBotEvents(app[SIO], site_of),
         db=db,
         hmac_keys=hmac_keys,
         client=bot_client,
@@ -307,6 +329,9 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
             dev=settings.dev,
             allowed_regions=tuple(settings.allowed_regions),
         ),
+        teams=Teams(db, audit),
+        search=Search(db, conversations, hmac_keys, audit),
+        reports=Reports(db),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     sweeper = asyncio.create_task(bot_runner.run_sweeper())

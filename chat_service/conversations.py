@@ -12,13 +12,14 @@ import hmac
 import json
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRingSource, hash_token, new_secret
 from chat_service.errors import (
+    Conflict,
     ConversationClosed,
     DecryptionFailed,
     EmailUnavailable,
@@ -31,6 +32,7 @@ from chat_service.models import Conversation, ConversationStatus, Message, Sende
 from chat_service.outbox.events import HANDED_OVER, STATUS_CHANGED, Outbox
 from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
+from chat_service.storage import reports as rollups
 from chat_service.storage.outbox import Delivery
 from chat_service.validation import VisitorMessageIn
 
@@ -132,7 +134,21 @@ def summary_to_wire(conv: Conversation) -> dict[str, Any]:
         "assigned_agent_id": conv.assigned_agent_id,
         "offline": conv.offline,
         "closed_at": iso(conv.closed_at),
+        "site_id": conv.site_id,
     }
+
+
+def csat_view(conv: Conversation, key: DataKey | None) -> dict[str, Any] | None:
+    """The visitor's rating and comment (decrypted), or None if they did not rate it."""
+    if conv.csat_rating is None:
+        return None
+    comment = None
+    if conv.csat_comment is not None and key is not None:
+        try:
+            comment = key.decrypt(FieldRef("conversations", conv.id, "csat.comment"), conv.csat_comment)
+        except DecryptionFailed:
+            comment = "[unreadable]"
+    return {"rating": conv.csat_rating, "comment": comment}
 
 
 @dataclass(frozen=True)
@@ -341,7 +357,11 @@ class Conversations:
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: no bookkeeping write for the first message.
         deliveries = self._outbox.conversation_started(key, conv, plain, message)
-        view, _, _ = await self._store(key, message, counted=False, admitted=True, deliveries=deliveries)
+        # The report's count goes alongside the message (another connection), not before it.
+        (view, _, _), _ = await asyncio.gather(
+            self._store(key, message, counted=False, admitted=True, deliveries=deliveries),
+            self._db.reports.apply([rollups.started(conv)]),
+        )
         return Started(conv, view, f"{conversation_id}.{secret}")
 
     async def _restart(self, conv: Conversation, resent: VisitorMessageIn) -> Started:
@@ -419,6 +439,16 @@ class Conversations:
         await self._outbox.insert(self._outbox.transcript_mail(key, conv, to, lines, language))
         return len(lines)
 
+    async def rate(self, conversation_id: str, rating: int, comment: str | None) -> Conversation:
+        """The visitor's satisfaction rating (1-5) of a closed conversation, once; the comment is
+        sealed with the conversation's key, so it goes with the conversation under retention."""
+        key = await self._data_key(conversation_id)
+        blob = key.encrypt(FieldRef("conversations", conversation_id, "csat.comment"), comment) if comment else None
+        conv = await self._db.conversations.rate(conversation_id, rating, blob, self._clock())
+        if conv is None:
+            raise Conflict("A conversation can be rated once, after it has closed.")
+        return conv
+
     async def forget(self, conversation_id: str) -> Conversation | None:
         """The visitor's "forget this device": the conversation ends for the visitor.
 
@@ -458,17 +488,26 @@ class Conversations:
                 self._cache.put(owner_id, keys[owner_id])
         return keys
 
-    async def inbox(self, view: str, user_id: str, limit: int) -> list[dict[str, Any]]:
-        """Rows for the agent inbox: label, last message preview, unread count for this agent."""
+    async def inbox(
+        self, view: str, user_id: str, limit: int, *, sites: Collection[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows for the agent inbox: label, last message preview, unread count for this agent.
+
+        `sites`: only conversations of these sites (an agent's teams); None for every site.
+        """
         store = self._db.conversations
         if view == "waiting":
-            convs = await store.by_status("open", limit, unassigned=True)
+            convs = await store.by_status("open", limit, unassigned=True, sites=sites)
         elif view == "mine":
-            convs = await store.by_status("open", limit, assigned_to=user_id)
+            convs = await store.by_status("open", limit, assigned_to=user_id, sites=sites)
         elif view == "bot":
-            convs = await store.by_status("bot", limit)
+            convs = await store.by_status("bot", limit, sites=sites)
         else:
-            convs = await store.by_status("closed" if view == "closed" else "open", limit)
+            convs = await store.by_status("closed" if view == "closed" else "open", limit, sites=sites)
+        return await self.rows(convs, user_id)
+
+    async def rows(self, convs: Sequence[Conversation], user_id: str) -> list[dict[str, Any]]:
+        """Inbox rows (label and preview decrypted) for these conversations."""
         ids = [c.id for c in convs]
         keys = await self._data_keys(ids)
         last_ids = [c.last_message_id for c in convs if c.last_message_id]
@@ -486,6 +525,32 @@ class Conversations:
             row["unread"] = max(0, conv.message_count - seen.get(conv.id, 0))
             rows.append(row)
         return rows
+
+    async def find_text(
+        self, convs: Sequence[Conversation], pattern: re.Pattern[str], max_messages: int
+    ) -> tuple[dict[str, str], int, bool]:
+        """Decrypt these conversations' messages in memory and match `pattern`; nothing is stored.
+
+        Returns a snippet of the first match per conversation, how many messages were decrypted,
+        and whether `max_messages` cut the candidates short.
+        """
+        if not convs:
+            return {}, 0, False
+        messages = await self._db.messages.of_conversations([c.id for c in convs], max_messages + 1)
+        truncated = len(messages) > max_messages
+        messages = messages[:max_messages]
+        keys = await self._data_keys(sorted({m.conversation_id for m in messages}))
+        found: dict[str, str] = {}
+        for message in messages:
+            key = keys.get(message.conversation_id)
+            if key is None or message.conversation_id in found:
+                continue
+            text = self._view(key, message).text
+            match = pattern.search(text)
+            if match is not None:
+                start = max(0, match.start() - 60)
+                found[message.conversation_id] = ("…" if start else "") + text[start : match.end() + 60]
+        return found, len(messages), truncated
 
     @staticmethod
     def pseudonym_label(conversation_id: str) -> str:
@@ -525,6 +590,12 @@ class Conversations:
 
     async def open(self, conversation_id: str) -> tuple[Conversation, dict[str, str], list[MessageView]]:
         """Everything an agent sees when opening a conversation, decrypted."""
+        conv, _, visitor, messages = await self.open_with_key(conversation_id)
+        return conv, visitor, messages
+
+    async def open_with_key(
+        self, conversation_id: str
+    ) -> tuple[Conversation, DataKey, dict[str, str], list[MessageView]]:
         conv = await self.get(conversation_id)
         key, messages = await asyncio.gather(self._data_key(conversation_id), self.history(conversation_id))
         visitor: dict[str, str] = {}
@@ -535,7 +606,7 @@ class Conversations:
                 visitor[name] = key.decrypt(FieldRef("conversations", conversation_id, f"visitor.{name}"), blob)
             except DecryptionFailed:
                 visitor[name] = "[unreadable]"
-        return conv, visitor, messages
+        return conv, key, visitor, messages
 
     async def agent_reply(
         self,

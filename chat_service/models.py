@@ -45,6 +45,13 @@ class Conversation:
     handed_over_at: datetime | None = None
     # Built-in bot: unanswered turns in a row (hand-over after the site's `max_misses`).
     bot_misses: int = 0
+    # When an agent first answered (set by the write pipeline's bookkeeping): reports only.
+    first_response_at: datetime | None = None
+    # Times it was closed; the first close is the one reports count.
+    close_count: int = 0
+    # The visitor's rating after the close (1-5) and optional comment (ciphertext, conversation key).
+    csat_rating: int | None = None
+    csat_comment: bytes | None = None
 
 
 @dataclass
@@ -90,6 +97,17 @@ class Session:
     client: str = ""
     # Password checked, second factor still owed: authenticates nothing yet.
     pending_second_factor: bool = False
+
+
+@dataclass(frozen=True)
+class Team:
+    """Agents in a team see the conversations of the team's sites (admins see every site)."""
+
+    id: str
+    name: str
+    agent_ids: tuple[str, ...]
+    site_ids: tuple[str, ...]
+    updated_at: datetime
 
 
 @dataclass

@@ -15,9 +15,12 @@ from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys
 from chat_service.outbox import Outbox, Webhooks
 from chat_service.presence import Presence
+from chat_service.reports import Reports
 from chat_service.residency import ResidencyDecision
+from chat_service.search import Search
 from chat_service.settings import Settings
 from chat_service.storage import Database
+from chat_service.teams import Teams
 from retention.subject import DataSubjectRequests
 
 
@@ -39,6 +42,9 @@ class Services:
     webhooks: Webhooks
     bots: BotRunner
     bot_admin: BotAdmin
+    teams: Teams
+    search: Search
+    reports: Reports
 
 
 SETTINGS = web.AppKey("settings", Settings)

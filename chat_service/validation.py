@@ -207,3 +207,16 @@ def parse_transcript(payload: object) -> TranscriptIn:
     data = _mapping(payload, {"email", "language"}, {"email"})
     email = _string(data, "email", max_len=320, pattern=EMAIL).strip().lower()
     return TranscriptIn(email, _optional(data, "language", max_len=35, pattern=LANGUAGE))
+MAX_CSAT_COMMENT = 1000
+
+
+def parse_rate(payload: object) -> tuple[int, str | None]:
+    """The visitor's rating: `{rating: 1-5, comment?}`; a blank comment counts as none."""
+    data = _mapping(payload, {"rating", "comment"}, {"rating"})
+    rating = data["rating"]
+    if not isinstance(rating, int) or isinstance(rating, bool) or not 1 <= rating <= 5:
+        raise InvalidInput("'rating' must be a whole number from 1 to 5.", details={"field": "rating"})
+    comment = _optional(data, "comment", max_len=MAX_CSAT_COMMENT)
+    if comment is not None and "\x00" in comment:
+        raise InvalidInput("'comment' contains a NUL character.", details={"field": "comment"})
+    return rating, (comment.strip() or None) if comment else None

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chat_service.audit import AuditLog
-from chat_service.conversations import iso, utcnow
+from chat_service.conversations import csat_view, iso, utcnow
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, KeyRingSource
 from chat_service.errors import DecryptionFailed, InvalidInput, NotFound
 from chat_service.models import Conversation
@@ -145,6 +145,7 @@ class DataSubjectRequests:
             if conv.pseudonymised_by is None
             else {"by": conv.pseudonymised_by, "at": iso(conv.pseudonymised_at)},
             "messages": messages,
+            "csat": csat_view(conv, key),
             "retention": self._retention_of(conv),
             "access_log": access,
         }

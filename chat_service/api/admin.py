@@ -10,6 +10,7 @@ from chat_service.api.auth import require_user
 from chat_service.api.contract import ApiRoutes
 from chat_service.api.middleware import parse_body, parse_query
 from chat_service.api.session import user_to_wire
+from chat_service.api.teams import move_staff_sockets
 from chat_service.conversations import iso, utcnow
 from chat_service.errors import InvalidInput, NotFound
 from chat_service.models import CannedResponse
@@ -76,6 +77,8 @@ async def update_user(request: web.Request) -> web.Response:
     user = await services.accounts.admin_update(who.user, user_id, changes)
     if user.disabled:
         await _disconnect_user(services, user_id)
+    elif "role" in changes:
+        await move_staff_sockets(request)  # an admin sees every site, an agent their teams' only
     return web.json_response({"user": user_to_wire(user)})
 
 

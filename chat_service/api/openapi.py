@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chat_service.api import admin, bots, health, privacy, session, webhooks, wellknown
+from chat_service.api import admin, bots, health, privacy, reports, search, session, teams, webhooks, wellknown
 from chat_service.api.contract import ApiRoutes, Operation
 from chat_service.schemas import MAX_BODY_BYTES, MAX_DEPTH
 from chat_service.schemas.http import WidgetAvailabilityQuery
@@ -140,6 +140,9 @@ TABLES: tuple[ApiRoutes, ...] = (
     privacy.routes,
     webhooks.routes,
     bots.routes,
+    teams.routes,
+    search.routes,
+    reports.routes,
     routes,
 )
 SPEC: dict[str, Any] = build_spec(TABLES)

@@ -350,6 +350,7 @@ class WritePipeline:
             if not counted and reopener is None:
                 continue
             last = items[-1].message
+            agent_times = [p.message.created_at for p in items if p.message.sender == "agent"]
             activity.append(
                 Activity(
                     conversation_id,
@@ -357,6 +358,7 @@ class WritePipeline:
                     last.id,
                     max(p.message.created_at for p in items),
                     reopener.message.id if reopener is not None else None,
+                    min(agent_times) if agent_times else None,
                 )
             )
         return activity

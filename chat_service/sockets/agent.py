@@ -14,12 +14,13 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from chat_service.conversations import MessageView, agent_message, summary_to_wire
+from chat_service.conversations import MessageView, agent_message, csat_view, summary_to_wire
 from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import Conversation, User
 from chat_service.services import SERVICES, SETTINGS, Services
 from chat_service.sites import own_origins
 from chat_service.sockets.base import BaseNamespace, log
+from chat_service.sockets.fanout import AGENTS_ROOM, emit_to_agents, rooms_of
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
 from chat_service.validation import (
@@ -33,7 +34,6 @@ from chat_service.validation import (
 
 NAMESPACE = "/agent"
 SESSION_COOKIE = "chat_session"
-AGENTS_ROOM = "agents"
 # An event trusts this node's memory of its session for this long, then asks the database again.
 # Logout, password change and admin action do not wait for it: they close the sockets at once.
 RECHECK_AFTER_S = 10.0
@@ -103,7 +103,10 @@ class AgentNamespace(BaseNamespace):
         await self.save_session(sid, {"user_id": user.id, "session_hash": authenticated.session_hash})
         await self.enter_room(sid, AGENTS_ROOM)
         await self.enter_room(sid, f"user:{user.id}")
+        # Presence first: a team change from now on finds this socket and moves it (fanout.py).
         await self.services.presence.connected(sid, user.id)
+        for room in sorted(rooms_of(await self.services.teams.scope(user))):
+            await self.enter_room(sid, room)
         await self.emit("presence", {"user_id": user.id, "online": True}, room=AGENTS_ROOM)
         log.info("agent_connected", user_id=user.id)
 
@@ -173,7 +176,8 @@ class AgentNamespace(BaseNamespace):
     async def on_list(self, sid: str, payload: object) -> dict[str, Any]:
         view, limit = parse_list(payload)
         user = await self._user(sid)
-        rows = await self.services.conversations.inbox(view, user.id, limit)
+        scope = await self.services.teams.scope(user)
+        rows = await self.services.conversations.inbox(view, user.id, limit, sites=scope.sites)
         # Names and previews leave the server decrypted: one event per list view, not per row.
         await self.services.audit.record(
             user.id, "conversations.listed", target_type="inbox", details={"view": view, "count": len(rows)}
@@ -215,10 +219,16 @@ class AgentNamespace(BaseNamespace):
         """Assign to me (first claim wins) or, with `agent_id`, hand over to a colleague."""
         conversation_id, agent_id = parse_claim(payload)
         user = await self._user(sid)
+        site_id = await self.services.teams.require(user, conversation_id)
         target = agent_id or user.id
         if agent_id is not None:
             colleague = await self.services.db.users.by_id(agent_id)
-            if colleague is None or colleague.disabled:
+            # A colleague outside the site's teams could not even open it.
+            if (
+                colleague is None
+                or colleague.disabled
+                or not (await self.services.teams.scope(colleague)).allows(site_id)
+            ):
                 raise NotFound("No such agent.")
         before = await self.services.conversations.get(conversation_id)
         conv, won = await self.services.conversations.claim(conversation_id, target, force=agent_id is not None)
@@ -230,7 +240,7 @@ class AgentNamespace(BaseNamespace):
                 "Another agent claimed this conversation first.",
                 details={"assigned_agent_id": conv.assigned_agent_id},
             )
-        await self.emit("conversation_updated", {"conversation": wire}, room=AGENTS_ROOM)
+        await emit_to_agents(self.services.sio, "conversation_updated", {"conversation": wire}, site_id)
         return {"conversation": wire}
 
     async def _tell_visitor_taken_over(self, conv: Conversation) -> None:
@@ -245,23 +255,33 @@ class AgentNamespace(BaseNamespace):
     async def on_read(self, sid: str, payload: object) -> dict[str, Any]:
         conversation_id, seen = parse_read(payload)
         user = await self._user(sid)
+        await self.services.teams.require(user, conversation_id)
         await self.services.conversations.mark_read(conversation_id, user.id, seen)
         return {}
 
     async def on_open(self, sid: str, payload: object) -> dict[str, Any]:
         conversation_id = parse_conversation_ref(payload)
         user = await self._user(sid)
-        conv, visitor, messages = await self.services.conversations.open(conversation_id)
+        await self.services.teams.require(user, conversation_id)
+        conversations = self.services.conversations
+        conv, key, visitor, messages = await conversations.open_with_key(conversation_id)
         # Accounted for before anything decrypted leaves the server.
         await self.services.audit.record(
             user.id, "conversation.opened", target_type="conversation", target_id=conversation_id
         )
         return {
-            "conversation": {**summary_to_wire(conv), "visitor": visitor, "notice_version": conv.notice_version},
+            "conversation": {
+                **summary_to_wire(conv),
+                "visitor": visitor,
+                "notice_version": conv.notice_version,
+                "csat": csat_view(conv, key),
+            },
             "messages": [agent_message(m) for m in messages],
         }
 
-    def _announcer(self, sid: str, conversation_id: str) -> Callable[[MessageView], Awaitable[None]]:
+    def _announcer(
+        self, sid: str, conversation_id: str, site_id: str | None
+    ) -> Callable[[MessageView], Awaitable[None]]:
         """Show a new agent message to the visitor and to the other agents (not the sender's socket)."""
 
         async def announce(view: MessageView) -> None:
@@ -271,25 +291,26 @@ class AgentNamespace(BaseNamespace):
                 room=conversation_room(conversation_id),
                 namespace=VISITOR_NAMESPACE,
             )
-            await self.emit("message", {"message": view.to_wire()}, room=AGENTS_ROOM, skip_sid=sid)
+            await emit_to_agents(self.services.sio, "message", {"message": view.to_wire()}, site_id, skip_sid=sid)
 
         return announce
 
     async def _taken_over(self, conv: Conversation) -> None:
         """A reply took a bot conversation over: every agent's inbox moves it."""
-        await self.emit("conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM)
+        await emit_to_agents(self.services.sio, "conversation_updated", {"conversation": summary_to_wire(conv)}, conv.site_id)
         await self._tell_visitor_taken_over(conv)
 
     async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
         reply = parse_agent_reply(payload, self.services.settings.max_text_length)
         user = await self._user(sid)
+        site_id = await self.services.teams.require(user, reply.conversation_id)
 
         view, _ = await self.services.conversations.agent_reply(
             user,
             reply.conversation_id,
             reply.client_id,
             reply.text,
-            self._announcer(sid, reply.conversation_id),
+            self._announcer(sid, reply.conversation_id, site_id),
             self._taken_over,
         )
         return {"message": view.to_wire()}
@@ -299,9 +320,14 @@ class AgentNamespace(BaseNamespace):
         visitor's address through the outbox. Same payload and ack as `reply`."""
         reply = parse_agent_reply(payload, self.services.settings.max_text_length)
         user = await self._user(sid)
+        site_id = await self.services.teams.require(user, reply.conversation_id)
 
         view, is_new = await self.services.conversations.agent_email_reply(
-            user, reply.conversation_id, reply.client_id, reply.text, self._announcer(sid, reply.conversation_id)
+            user,
+            reply.conversation_id,
+            reply.client_id,
+            reply.text,
+            self._announcer(sid, reply.conversation_id, site_id),
         )
         if is_new:
             log.info("agent_email_reply", user_id=user.id, conversation_id=reply.conversation_id)
@@ -310,7 +336,7 @@ class AgentNamespace(BaseNamespace):
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
         conversation_id, typing = parse_typing(payload, with_conversation=True)
         assert conversation_id is not None
-        await self._user(sid)
+        await self.services.teams.require(await self._user(sid), conversation_id)
         await self.services.sio.emit(
             "typing",
             {"typing": typing, "from": "agent"},
@@ -322,10 +348,11 @@ class AgentNamespace(BaseNamespace):
     async def _set_status(self, sid: str, payload: object, status: str) -> dict[str, Any]:
         conversation_id = parse_conversation_ref(payload)
         user = await self._user(sid)
+        site_id = await self.services.teams.require(user, conversation_id)
         conv = await self.services.conversations.set_status(conversation_id, status)
         log.info("conversation_status", user_id=user.id, conversation_id=conversation_id, status=status)
         wire = summary_to_wire(conv)
-        await self.emit("conversation_updated", {"conversation": wire}, room=AGENTS_ROOM)
+        await emit_to_agents(self.services.sio, "conversation_updated", {"conversation": wire}, site_id)
         await self.services.sio.emit(
             "conversation_status",
             {"status": conv.status},

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import socketio
 
 from chat_service.conversations import MessageView, agent_message, summary_to_wire
 from chat_service.models import Conversation
+from chat_service.sockets.fanout import emit_to_agents
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
 
-AGENT_NAMESPACE = "/agent"
-AGENTS_ROOM = "agents"
-
 
 class SocketBotEvents:
-    def __init__(self, sio: socketio.AsyncServer):
+    def __init__(self, sio: socketio.AsyncServer, site_of: Callable[[str], Awaitable[str | None]]):
         self._sio = sio
+        # Agents hear a conversation's events only through its site's room (team isolation).
+        self._site_of = site_of
 
     async def message(self, view: MessageView) -> None:
         room = conversation_room(view.conversation_id)
         await self._sio.emit("message", {"message": visitor_message(view)}, room=room, namespace=VISITOR_NAMESPACE)
-        await self._sio.emit("message", {"message": agent_message(view)}, room=AGENTS_ROOM, namespace=AGENT_NAMESPACE)
+        site_id = await self._site_of(view.conversation_id)
+        await emit_to_agents(self._sio, "message", {"message": agent_message(view)}, site_id)
 
     async def handed_over(self, conv: Conversation) -> None:
-        await self._sio.emit(
-            "conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM, namespace=AGENT_NAMESPACE
-        )
+        await emit_to_agents(self._sio, "conversation_updated", {"conversation": summary_to_wire(conv)}, conv.site_id)
         await self._sio.emit(
             "conversation_status",
             {"status": conv.status, "handed_over": True},

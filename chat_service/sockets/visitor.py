@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
@@ -23,9 +24,11 @@ from chat_service.models import Conversation
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
+from chat_service.sockets.fanout import emit_to_agents
 from chat_service.storage.erasures import EndReason
 from chat_service.validation import (
     VisitorMessageIn,
+    parse_rate,
     parse_resume,
     parse_transcript,
     parse_typing,
@@ -104,6 +107,8 @@ class VisitorNamespace(BaseNamespace):
             {
                 "context": context,
                 "conversation_id": None,
+                "site_id": None,
+                "connected_site": site_id if isinstance(site_id, str) else None,
                 "lock": asyncio.Lock(),
                 "address": address,
                 "limits": ConnectionLimits(limit_settings(self.app)),
@@ -133,21 +138,29 @@ class VisitorNamespace(BaseNamespace):
         services = self.services
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
+            connected = session.get("connected_site")
+            if connected is not None and incoming.site_id not in (None, connected):
+                # The site decides which team sees the chat: it is the one the origin was checked for.
+                raise InvalidInput("'site_id' is not the site this connection was opened for.")
+            if connected is not None and incoming.site_id is None:
+                incoming = replace(incoming, site_id=connected)
             await self.address_limits.new_conversation(session.get("address"))
             # "Talk to a person" before writing: this conversation starts with people.
             with_bot = services.bots.starts_with_bot(incoming.site_id) and not session.get("wants_person")
             started = await services.conversations.start(incoming, session["context"], with_bot=with_bot)
             conversation_id = started.conversation.id
+            site_id = started.conversation.site_id
             session["conversation_id"] = conversation_id
             session["with_bot"] = started.conversation.status == "bot"
+            session["site_id"] = site_id
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conversation_id))
             if started.is_new:
-                await services.sio.emit(
+                await emit_to_agents(
+                    services.sio,
                     "conversation_created",
                     {"conversation": summary_to_wire(started.conversation), "message": agent_message(started.message)},
-                    room="agents",
-                    namespace="/agent",
+                    site_id,
                 )
             if started.is_new and session["with_bot"]:
                 services.bots.schedule(conversation_id, started.message)
@@ -160,8 +173,10 @@ class VisitorNamespace(BaseNamespace):
         if incoming.profile != type(incoming.profile)() or incoming.offline:
             raise InvalidInput("Profile details are sent with the first message only.")
 
+        site_id = session.get("site_id")
+
         async def announce(view: MessageView) -> None:
-            await services.sio.emit("message", {"message": agent_message(view)}, room="agents", namespace="/agent")
+            await emit_to_agents(services.sio, "message", {"message": agent_message(view)}, site_id)
             await self.emit(
                 "message", {"message": visitor_message(view)}, room=conversation_room(conversation_id), skip_sid=sid
             )
@@ -173,8 +188,8 @@ class VisitorNamespace(BaseNamespace):
             # After the ack is decided, never before it; the turn itself checks the bot still has it.
             services.bots.schedule(conversation_id, view)
         if reopened is not None:
-            await services.sio.emit(
-                "conversation_updated", {"conversation": summary_to_wire(reopened)}, room="agents", namespace="/agent"
+            await emit_to_agents(
+                services.sio, "conversation_updated", {"conversation": summary_to_wire(reopened)}, site_id
             )
         return {"conversation_id": conversation_id, "message": visitor_message(view)}
 
@@ -188,6 +203,7 @@ class VisitorNamespace(BaseNamespace):
                 await self.leave_room(sid, conversation_room(previous))
             session["conversation_id"] = conv.id
             session["with_bot"] = conv.status == "bot"
+            session["site_id"] = conv.site_id
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conv.id))
         return {
@@ -203,11 +219,11 @@ class VisitorNamespace(BaseNamespace):
         conversation_id = session.get("conversation_id")
         if conversation_id is None:
             return {}  # nothing to tell anyone before contact, and nothing is stored
-        await self.services.sio.emit(
+        await emit_to_agents(
+            self.services.sio,
             "typing",
             {"conversation_id": conversation_id, "typing": typing, "from": "visitor"},
-            room="agents",
-            namespace="/agent",
+            session.get("site_id"),
         )
         return {}
 
@@ -243,6 +259,16 @@ class VisitorNamespace(BaseNamespace):
         await self.address_limits.transcript(conversation_id)
         count = await self.services.conversations.transcript(conversation_id, request.email, request.language)
         return {"messages": count}
+    async def on_rate(self, sid: str, payload: object) -> dict[str, Any]:
+        """Rate the conversation after it closed (once): 1-5 and an optional comment."""
+        rating, comment = parse_rate(payload)
+        session = await self._session(sid)
+        session["limits"].message()
+        conversation_id = session.get("conversation_id")
+        if conversation_id is None:
+            raise InvalidInput("There is no conversation to rate.")
+        await self.services.conversations.rate(conversation_id, rating, comment)
+        return {}
 
     async def on_forget(self, sid: str, payload: object) -> dict[str, Any]:
         """End the chat and forget this device: the token stops working for everyone."""
@@ -258,10 +284,10 @@ class VisitorNamespace(BaseNamespace):
                 conv = await self.services.conversations.forget(conversation_id)
                 if conv is not None:
                     # `visitor_left` is sent this once, so the console can say why it closed.
-                    await self.services.sio.emit(
+                    await emit_to_agents(
+                        self.services.sio,
                         "conversation_updated",
                         {"conversation": {**summary_to_wire(conv), "visitor_left": True}},
-                        room="agents",
-                        namespace="/agent",
+                        conv.site_id,
                     )
         return {}

@@ -42,6 +42,8 @@ class Activity:
     last_at: datetime
     # A visitor message reopens a closed conversation; its id marks which message did it.
     reopen_by: str | None = None
+    # The batch's earliest agent message: `$min` keeps the conversation's first response time.
+    first_agent_at: datetime | None = None
 
 
 class BatchStore:
@@ -219,8 +221,12 @@ class BatchStore:
 
 
 def _bookkeeping(activity: Activity, also_set: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
+    update: dict[str, Any] = {
         "$inc": {"message_count": activity.count},
         "$max": {"last_activity_at": activity.last_at},
         "$set": {"last_message_id": activity.last_message_id, **(also_set or {})},
     }
+    if activity.first_agent_at is not None:
+        # Same update, no read: the field is set once and only ever lowered (reports).
+        update["$min"] = {"first_response_at": activity.first_agent_at}
+    return update

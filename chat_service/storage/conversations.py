@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from chat_service.errors import NotFound
 from chat_service.models import Conversation, ConversationStatus, Message
 from chat_service.storage.database import translate_errors
+from chat_service.storage.reports import ReportStore, closed, rated
 
 
 def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
@@ -39,7 +42,15 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         handover_reason=doc.get("handover_reason"),
         handed_over_at=doc.get("handed_over_at"),
         bot_misses=doc.get("bot_misses", 0),
+        first_response_at=doc.get("first_response_at"),
+        close_count=doc.get("close_count", 0),
+        csat_rating=(doc.get("csat") or {}).get("rating"),
+        csat_comment=_optional_bytes((doc.get("csat") or {}).get("comment")),
     )
+
+
+def _optional_bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
 
 
 def _pseudonymised_by(mark: dict[str, Any] | None) -> str | None:
@@ -104,9 +115,50 @@ def _message_from_doc(doc: dict[str, Any]) -> Message:
     )
 
 
+@dataclass(frozen=True)
+class ConversationFilter:
+    """What a search narrows conversations by; every given field must match (AND)."""
+
+    conversation_id: str | None = None
+    email_index: str | None = None
+    statuses: tuple[str, ...] = ()
+    unassigned: bool = False
+    agent_id: str | None = None
+    sites: Collection[str] | None = None  # None: every site
+    labels: tuple[str, ...] = ()
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    def to_query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        if self.conversation_id is not None:
+            query["_id"] = self.conversation_id
+        if self.email_index is not None:
+            query["email_index"] = self.email_index
+        if self.statuses:
+            query["status"] = {"$in": list(self.statuses)}
+        if self.unassigned:
+            query["assigned_agent_id"] = None
+        elif self.agent_id is not None:
+            query["assigned_agent_id"] = self.agent_id
+        if self.sites is not None:
+            query["site_id"] = {"$in": sorted(self.sites)}
+        if self.labels:
+            query["labels"] = {"$all": list(self.labels)}
+        created: dict[str, datetime] = {}
+        if self.created_from is not None:
+            created["$gte"] = self.created_from
+        if self.created_to is not None:
+            created["$lt"] = self.created_to
+        if created:
+            query["created_at"] = created
+        return query
+
+
 class ConversationStore:
     def __init__(self, db: AsyncDatabase[dict[str, Any]]):
         self._col = db.conversations
+        self._reports = ReportStore(db)
 
     @translate_errors
     async def insert(self, conv: Conversation) -> bool:
@@ -166,29 +218,65 @@ class ConversationStore:
     @translate_errors
     async def forget_visitor(self, conversation_id: str, at: datetime) -> Conversation | None:
         """The visitor left and asked to be forgotten: no token or first client id restarts it; closed."""
+        change = {
+            "$set": {"resume_token_hash": "", "status": "closed", "closed_at": at},
+            "$unset": {"first_client_hash": ""},
+            "$max": {"last_activity_at": at},
+        }
         doc = await self._col.find_one_and_update(
-            {"_id": conversation_id},
-            {
-                "$set": {"resume_token_hash": "", "status": "closed", "closed_at": at},
-                "$unset": {"first_client_hash": ""},
-                "$max": {"last_activity_at": at},
-            },
+            {"_id": conversation_id, "status": {"$ne": "closed"}},
+            {**change, "$inc": {"close_count": 1}},
             return_document=ReturnDocument.AFTER,
         )
+        if doc is not None:
+            await self._closed(doc)
+        else:  # closed already: no close to count
+            doc = await self._col.find_one_and_update(
+                {"_id": conversation_id}, change, return_document=ReturnDocument.AFTER
+            )
         return None if doc is None else _conversation_from_doc(doc)
+
+    async def _closed(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
+        """Reports count a conversation's first close only (a reopened one closes again)."""
+        if doc.get("close_count") == 1:
+            await self._reports.apply([closed(doc)], session=session)
+
+    @translate_errors
+    async def rate(self, conversation_id: str, rating: int, comment: bytes | None, at: datetime) -> Conversation | None:
+        """The visitor's rating of a closed conversation, once; None if not closed or rated already."""
+        csat: dict[str, Any] = {"rating": rating, "at": at}
+        if comment is not None:
+            csat["comment"] = comment
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id, "status": "closed", "csat": {"$exists": False}},
+            {"$set": {"csat": csat}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            return None
+        conv = _conversation_from_doc(doc)
+        await self._reports.apply([rated(conv, rating)])
+        return conv
 
     @translate_errors
     async def set_status(
         self, conversation_id: str, status: ConversationStatus, at: datetime, session: AsyncClientSession | None = None
     ) -> Conversation | None:
         changes: dict[str, Any] = {"status": status, "closed_at": at if status == "closed" else None}
+        update: dict[str, Any] = {"$set": changes, "$max": {"last_activity_at": at}}
+        if status == "closed":
+            update["$inc"] = {"close_count": 1}
         doc = await self._col.find_one_and_update(
             {"_id": conversation_id, "status": {"$ne": status}},
-            {"$set": changes, "$max": {"last_activity_at": at}},
+            update,
             return_document=ReturnDocument.AFTER,
             session=session,
         )
-        return None if doc is None else _conversation_from_doc(doc)
+        if doc is None:
+            return None
+        if status == "closed":
+            await self._closed(doc, session)
+        return _conversation_from_doc(doc)
 
     @translate_errors
     async def claim(
@@ -256,10 +344,26 @@ class ConversationStore:
         return [_conversation_from_doc(doc) async for doc in cursor]
 
     @translate_errors
+    async def search(self, where: ConversationFilter, limit: int) -> list[Conversation]:
+        """Newest activity first, at most `limit`."""
+        cursor = (
+            self._col.find(where.to_query()).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
+        )
+        return [_conversation_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
     async def by_status(
-        self, status: ConversationStatus, limit: int, *, assigned_to: str | None = None, unassigned: bool = False
+        self,
+        status: ConversationStatus,
+        limit: int,
+        *,
+        assigned_to: str | None = None,
+        unassigned: bool = False,
+        sites: Collection[str] | None = None,
     ) -> list[Conversation]:
         query: dict[str, Any] = {"status": status}
+        if sites is not None:
+            query["site_id"] = {"$in": sorted(sites)}
         if assigned_to is not None:
             query["assigned_agent_id"] = assigned_to
         elif unassigned:
@@ -310,6 +414,12 @@ class MessageStore:
     @translate_errors
     async def by_ids(self, message_ids: list[str]) -> list[Message]:
         return [_message_from_doc(doc) async for doc in self._col.find({"_id": {"$in": message_ids}})]
+
+    @translate_errors
+    async def of_conversations(self, conversation_ids: Sequence[str], limit: int) -> list[Message]:
+        """Messages of these conversations, at most `limit` in all (search reads no more)."""
+        cursor = self._col.find({"conversation_id": {"$in": list(conversation_ids)}}).limit(limit)
+        return [_message_from_doc(doc) async for doc in cursor]
 
     @translate_errors
     async def history(self, conversation_id: str, limit: int) -> list[Message]:

@@ -87,7 +87,9 @@ class Database:
         from chat_service.storage.limits import RateCounterStore
         from chat_service.storage.outbox import EndpointStore, OutboxStore
         from chat_service.storage.presence import PresenceStore
+        from chat_service.storage.reports import ReportStore
         from chat_service.storage.retention import RetentionStore
+        from chat_service.storage.teams import TeamStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
 
         self.conversations = ConversationStore(self.db)
@@ -108,6 +110,8 @@ class Database:
         self.outbox = OutboxStore(self.client, self.db)
         self.webhook_endpoints = EndpointStore(self.db)
         self.bots = BotStore(self.db)
+        self.teams = TeamStore(self.db)
+        self.reports = ReportStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -153,6 +157,8 @@ class Database:
         await self.endings.ensure_indexes()
         await self.rate_counters.ensure_indexes()
         await self.outbox.ensure_indexes()
+        await self.teams.ensure_indexes()
+        await self.reports.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

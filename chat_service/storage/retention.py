@@ -261,7 +261,8 @@ class RetentionStore:
                         "resume_token_hash": "",
                     },
                     # Nothing may let a client id or an e-mail address find it again.
-                    "$unset": {"email_index": "", "first_client_hash": ""},
+                    # The rating stays (a number); its comment is free text from the visitor.
+                    "$unset": {"email_index": "", "first_client_hash": "", "csat.comment": ""},
                 },
             )
 

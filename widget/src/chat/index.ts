@@ -4,6 +4,7 @@
  */
 import type { Mount, WidgetController } from "../types";
 import { mountBot } from "./bot";
+import { csatForm } from "./csat";
 import { ChatSession, type Profile } from "./session";
 import { STRINGS } from "./strings";
 import { CSS } from "./styles";
@@ -66,6 +67,7 @@ export const mount: Mount = (ctx): WidgetController => {
     status(status, handed) {
       say(status === "closed" ? s.closed : "");
       bot.status(status, handed);
+      rating.hidden = status !== "closed";
     },
     connection(up) {
       if (!up) view.requeue();
@@ -76,10 +78,13 @@ export const mount: Mount = (ctx): WidgetController => {
       view.clear();
       view.forget.hidden = view.transcript.hidden = true;
       view.notice.text.hidden = false;
+      rating.hidden = true;
       say(s.forgotten);
     },
   });
 
+  const rating = csatForm(s, (n, comment) => session.rate(n, comment));
+  view.log.after(rating);
   const started = (): boolean => !view.forget.hidden;
   const bot = mountBot(view, s, session, write, say);
 

@@ -175,6 +175,10 @@ export class ChatSession {
     return client_id;
   }
 
+  rate(rating: number, comment: string): void {
+    if (this.ready && this.conversationId) this.socket?.emit("rate", comment ? { rating, comment } : { rating });
+  }
+
   typing(on: boolean): void {
     if (this.ready && this.conversationId) this.socket?.emit("typing", { typing: on });
   }

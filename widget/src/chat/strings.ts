@@ -32,6 +32,10 @@ const en = {
   bot: "Automated assistant",
   human: "Talk to a person",
   handed: "A person will answer.",
+  rate: "How did we do? Rate this chat from 1 (poor) to 5 (great).",
+  comment: "Comment (optional)",
+  stars: "{n} of 5",
+  rated: "Thank you for your rating.",
 };
 
 export type Strings = typeof en;
@@ -67,6 +71,10 @@ const nl: Strings = {
   bot: "Geautomatiseerde assistent",
   human: "Praat met een medewerker",
   handed: "Een medewerker antwoordt zo.",
+  rate: "Hoe hebben we het gedaan? Geef deze chat 1 (slecht) tot 5 (uitstekend).",
+  comment: "Opmerking (optioneel)",
+  stars: "{n} van 5",
+  rated: "Bedankt voor je beoordeling.",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

@@ -34,6 +34,7 @@ textarea{resize:none}
 .qr{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
 .qr button{border:1px solid var(--c);border-radius:14px;background:#fff;padding:4px 10px}
 .g:not(:last-child) .qr{display:none}
+form.rt{flex-flow:row wrap}.rt>:not(.k){flex-basis:100%}
 .r{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:480px){.p,.p.left{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
 `;

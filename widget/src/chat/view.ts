@@ -130,6 +130,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     panel,
     close,
     notice: { text: noticeText, link: noticeLink },
+    log,
     typing,
     status,
     composer,

@@ -7,13 +7,30 @@ import { api, ApiError, type Canned, type User } from "./api";
 import { h, isTyping, patch } from "./dom";
 import { countOpen, renderRows, renderTabs, type Counts } from "./inbox";
 import { privacyPage } from "./privacy";
+import { reportsPage } from "./reports";
+import { searchPage } from "./search";
+import { teamsPage } from "./teams";
 import { webhooksPage } from "./webhooks";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
 import { EarlyEvents, Thread } from "./thread";
 
-type Page = "inbox" | "canned" | "users" | "audit" | "privacy" | "webhooks" | "bots" | "account";
+type Page =
+  | "inbox"
+  | "search"
+  | "reports"
+  | "teams"
+  | "canned"
+  | "users"
+  | "audit"
+  | "privacy"
+  | "webhooks"
+  | "bots"
+  | "account";
 const PAGES: [Page, keyof Strings, boolean][] = [
   ["inbox", "inbox", false],
+  ["search", "searchTitle", false],
+  ["reports", "reports", false],
+  ["teams", "teams", true],
   ["canned", "cannedList", true],
   ["users", "users", true],
   ["audit", "audit", true],
@@ -295,6 +312,9 @@ export class ConsoleApp {
     }
     let content: HTMLElement;
     if (page === "users") content = usersPage(t, this.user);
+    else if (page === "search") content = searchPage(t, this.lang, this.colleagues, (id) => this.openFromPage(id));
+    else if (page === "reports") content = reportsPage(t, this.lang);
+    else if (page === "teams") content = teamsPage(t);
     else if (page === "canned") content = cannedPage(t, () => void this.loadCanned());
     else if (page === "audit") content = auditPage(t, this.lang);
     else if (page === "privacy") content = privacyPage(t, this.lang);
@@ -384,6 +404,15 @@ export class ConsoleApp {
   // --- the inbox --------------------------------------------------------------------------------
 
   private agentName = (id: string): string => this.agents.get(id)?.display_name ?? id;
+
+  private colleagues = (): { id: string; name: string }[] =>
+    [...this.agents.values()].map((a) => ({ id: a.id, name: a.display_name }));
+
+  /** A conversation picked on another page (search): show it in the inbox. */
+  private openFromPage(id: string): void {
+    location.hash = "#inbox";
+    void this.select(id, "heading");
+  }
 
   private async loadAgents(): Promise<void> {
     try {
