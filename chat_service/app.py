@@ -58,9 +58,9 @@ from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import VisitorNamespace, close_conversation_sockets
 from chat_service.storage import Database
 from chat_service.storage.database import discovered_nodes, make_client
+from chat_service.teams import Teams
 from chat_service.tracing import tracing_context, tracing_middleware
 from chat_service.waiting import WaitingNotifier
-from chat_service.teams import Teams
 from chat_service.web import setup_widget
 from chat_service.web.console import console_headers_middleware
 from retention.policies import load_policies

@@ -207,6 +207,8 @@ def parse_transcript(payload: object) -> TranscriptIn:
     data = _mapping(payload, {"email", "language"}, {"email"})
     email = _string(data, "email", max_len=320, pattern=EMAIL).strip().lower()
     return TranscriptIn(email, _optional(data, "language", max_len=35, pattern=LANGUAGE))
+
+
 MAX_CSAT_COMMENT = 1000
 
 

@@ -297,7 +297,9 @@ class AgentNamespace(BaseNamespace):
 
     async def _taken_over(self, conv: Conversation) -> None:
         """A reply took a bot conversation over: every agent's inbox moves it."""
-        await emit_to_agents(self.services.sio, "conversation_updated", {"conversation": summary_to_wire(conv)}, conv.site_id)
+        await emit_to_agents(
+            self.services.sio, "conversation_updated", {"conversation": summary_to_wire(conv)}, conv.site_id
+        )
         await self._tell_visitor_taken_over(conv)
 
     async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:

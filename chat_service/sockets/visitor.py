@@ -259,6 +259,7 @@ class VisitorNamespace(BaseNamespace):
         await self.address_limits.transcript(conversation_id)
         count = await self.services.conversations.transcript(conversation_id, request.email, request.language)
         return {"messages": count}
+
     async def on_rate(self, sid: str, payload: object) -> dict[str, Any]:
         """Rate the conversation after it closed (once): 1-5 and an optional comment."""
         rating, comment = parse_rate(payload)
