@@ -9,6 +9,7 @@ from typing import Literal
 ConversationStatus = Literal["open", "closed"]
 Sender = Literal["visitor", "agent"]
 Role = Literal["agent", "admin"]
+AgentStatus = Literal["online", "away", "offline"]
 
 # Visitor fields we may store; each is encrypted under the conversation's data key.
 VISITOR_FIELDS = ("name", "email", "ip", "user_agent", "page_url", "language")
@@ -39,6 +40,8 @@ class Conversation:
     pseudonym: str | None = None
     pseudonymised_by: str | None = None  # "<policy name>@<version>"
     pseudonymised_at: datetime | None = None
+    # Short tags agents put on it (validated in `chat_service.labels`); plain, for filtering.
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -51,6 +54,17 @@ class Message:
     text: bytes
     text_length: int
     agent_id: str | None = None
+
+
+@dataclass
+class Note:
+    """An agent's internal note on a conversation: never shown to the visitor or sent out."""
+
+    id: str
+    conversation_id: str
+    author_id: str
+    created_at: datetime
+    text: bytes  # encrypted under the conversation's data key
 
 
 @dataclass

@@ -36,6 +36,7 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         pseudonym=doc.get("pseudonym"),
         pseudonymised_by=_pseudonymised_by(doc.get("pseudonymised")),
         pseudonymised_at=(doc.get("pseudonymised") or {}).get("at"),
+        labels=list(doc.get("labels", [])),
     )
 
 
@@ -65,6 +66,8 @@ def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
         doc["email_index"] = conv.email_index
     if conv.first_client_hash is not None:
         doc["first_client_hash"] = conv.first_client_hash
+    if conv.labels:
+        doc["labels"] = conv.labels
     return doc
 
 
@@ -209,6 +212,27 @@ class ConversationStore:
         elif unassigned:
             query["assigned_agent_id"] = None
         cursor = self._col.find(query).sort([("last_activity_at", DESCENDING), ("_id", ASCENDING)]).limit(limit)
+        return [_conversation_from_doc(doc) async for doc in cursor]
+
+    @translate_errors
+    async def set_labels(self, conversation_id: str, labels: list[str]) -> Conversation | None:
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id}, {"$set": {"labels": labels}}, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def labels_in_use(self, limit: int) -> list[str]:
+        return sorted(str(label) for label in await self._col.distinct("labels"))[:limit]
+
+    @translate_errors
+    async def by_email_index(self, email_index: str, *, exclude: str, limit: int) -> list[Conversation]:
+        """The other conversations of the person with this blind index, newest first."""
+        cursor = (
+            self._col.find({"email_index": email_index, "_id": {"$ne": exclude}})
+            .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
         return [_conversation_from_doc(doc) async for doc in cursor]
 
 
