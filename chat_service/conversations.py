@@ -135,6 +135,9 @@ def summary_to_wire(conv: Conversation) -> dict[str, Any]:
         "offline": conv.offline,
         "closed_at": iso(conv.closed_at),
         "site_id": conv.site_id,
+        "labels": list(conv.labels),
+        # What the console shows (translated) for a visitor without a name: "Visitor <ref>".
+        "visitor_ref": visitor_ref(conv.id),
     }
 
 
@@ -149,6 +152,10 @@ def csat_view(conv: Conversation, key: DataKey | None) -> dict[str, Any] | None:
         except DecryptionFailed:
             comment = "[unreadable]"
     return {"rating": conv.csat_rating, "comment": comment}
+
+
+def visitor_ref(conversation_id: str) -> str:
+    return hashlib.sha256(conversation_id.encode()).hexdigest()[:6]
 
 
 @dataclass(frozen=True)
@@ -194,6 +201,10 @@ class Conversations:
         key = self._keys.current().unwrap(conversation_id, wrapped)
         self._cache.put(conversation_id, key)
         return key
+
+    async def data_key(self, conversation_id: str) -> DataKey:
+        """The conversation's data key, for records sealed beside its messages (internal notes)."""
+        return await self._data_key(conversation_id)
 
     def _view(self, key: DataKey, message: Message) -> MessageView:
         try:
@@ -521,7 +532,12 @@ class Conversations:
             message = last.get(conv.id)
             if message is not None and key is not None:
                 view_ = self._view(key, message)
-                row["preview"] = {"sender": view_.sender, "text": view_.text[:140], "created_at": iso(view_.created_at)}
+                row["preview"] = {
+                    "sender": view_.sender,
+                    "agent_id": view_.agent_id,
+                    "text": view_.text[:140],
+                    "created_at": iso(view_.created_at),
+                }
             row["unread"] = max(0, conv.message_count - seen.get(conv.id, 0))
             rows.append(row)
         return rows
@@ -554,7 +570,7 @@ class Conversations:
 
     @staticmethod
     def pseudonym_label(conversation_id: str) -> str:
-        return "Visitor " + hashlib.sha256(conversation_id.encode()).hexdigest()[:6]
+        return "Visitor " + visitor_ref(conversation_id)
 
     def _label(self, conv: Conversation, key: DataKey | None) -> str:
         blob = conv.visitor.get("name")
@@ -607,6 +623,19 @@ class Conversations:
             except DecryptionFailed:
                 visitor[name] = "[unreadable]"
         return conv, key, visitor, messages
+
+    async def set_labels(self, conversation_id: str, labels: list[str]) -> Conversation:
+        conv = await self._db.conversations.set_labels(conversation_id, labels)
+        if conv is None:
+            raise NotFound("No such conversation.")
+        return conv
+
+    async def earlier(self, conversation_id: str, limit: int) -> list[Conversation]:
+        """The same person's other conversations: same e-mail, found through the blind index only."""
+        conv = await self.get(conversation_id)
+        if conv.email_index is None:
+            return []
+        return await self._db.conversations.by_email_index(conv.email_index, exclude=conv.id, limit=limit)
 
     async def agent_reply(
         self,

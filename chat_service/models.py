@@ -10,6 +10,7 @@ from typing import Literal
 ConversationStatus = Literal["bot", "open", "closed"]
 Sender = Literal["visitor", "agent", "bot"]
 Role = Literal["agent", "admin"]
+AgentStatus = Literal["online", "away", "offline"]
 
 # Visitor fields we may store; each is encrypted under the conversation's data key.
 VISITOR_FIELDS = ("name", "email", "ip", "user_agent", "page_url", "language")
@@ -52,6 +53,8 @@ class Conversation:
     # The visitor's rating after the close (1-5) and optional comment (ciphertext, conversation key).
     csat_rating: int | None = None
     csat_comment: bytes | None = None
+    # Short tags agents put on it (validated in `chat_service.labels`); plain, for filtering.
+    labels: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -68,6 +71,17 @@ class Message:
     # its quick-reply buttons (JSON, encrypted like the text: a bot may echo what the visitor wrote).
     bot: dict[str, str] | None = None
     buttons: bytes | None = None
+
+
+@dataclass
+class Note:
+    """An agent's internal note on a conversation: never shown to the visitor or sent out."""
+
+    id: str
+    conversation_id: str
+    author_id: str
+    created_at: datetime
+    text: bytes  # encrypted under the conversation's data key
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Agent presence across nodes: each node records its sockets and refreshes them periodically."""
+"""Agent presence across nodes: each node records its sockets and refreshes them periodically;
+and each agent's chosen status (online, away, offline), which decides who counts as available."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import datetime, timedelta
 from chat_service.conversations import utcnow
 from chat_service.errors import ChatError
 from chat_service.logging import get_logger
+from chat_service.models import AgentStatus
 from chat_service.storage import Database
 
 log = get_logger(__name__)
@@ -35,6 +37,23 @@ class Presence:
     async def online(self) -> set[str]:
         return await self._db.presence.online_users(self._clock() - STALE_AFTER)
 
+    async def available(self) -> set[str]:
+        """Connected agents whose chosen status is `online`: the widget's "someone can answer"."""
+        connected = await self.online()
+        if not connected:
+            return connected
+        return connected - await self._db.agent_status.not_online()
+
+    async def set_status(self, user_id: str, status: AgentStatus) -> None:
+        await self._db.agent_status.choose(user_id, status, self._clock())
+
+    async def status_of(self, user_id: str) -> AgentStatus:
+        return _status(await self._db.agent_status.get(user_id))
+
+    async def statuses(self) -> dict[str, AgentStatus]:
+        """Chosen statuses; an agent who never chose one is `online` (while connected)."""
+        return {user_id: _status(status) for user_id, status in (await self._db.agent_status.all()).items()}
+
     async def sockets_of(self, user_id: str) -> list[str]:
         return await self._db.presence.sockets_of(user_id)
 
@@ -50,3 +69,11 @@ class Presence:
     async def forget_node(self) -> None:
         with contextlib.suppress(ChatError):
             await self._db.presence.remove_node(self.node_id)
+
+
+def _status(stored: str | None) -> AgentStatus:
+    if stored == "away":
+        return "away"
+    if stored == "offline":
+        return "offline"
+    return "online"

@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from chat_service.errors import InvalidInput, TextTooLong
+from chat_service.models import AgentStatus
 
 CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CONVERSATION_ID = re.compile(r"^c[0-9a-f]{24}$")
@@ -222,3 +223,61 @@ def parse_rate(payload: object) -> tuple[int, str | None]:
     if comment is not None and "\x00" in comment:
         raise InvalidInput("'comment' contains a NUL character.", details={"field": "comment"})
     return rating, (comment.strip() or None) if comment else None
+
+
+def parse_note(payload: object, max_len: int) -> tuple[str, str]:
+    """An internal note: the conversation and the text (same rules as a reply's text)."""
+    data = _mapping(payload, {"conversation_id", "text"}, {"conversation_id", "text"})
+    return _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID), message_text(data, max_len)
+
+
+# A label: letters (any script), digits, spaces, _ and -, starting with a letter or digit.
+LABEL = re.compile(r"^[^\W_][\w -]{0,31}$")
+MAX_LABEL = 32
+MAX_LABELS = 10
+
+
+def parse_labels(payload: object) -> tuple[str, list[str]]:
+    """The whole set of a conversation's labels: each normalised (trimmed, single spaces, lower
+    case), duplicates dropped, at most MAX_LABELS of at most MAX_LABEL characters."""
+    data = _mapping(payload, {"conversation_id", "labels"}, {"conversation_id", "labels"})
+    conversation_id = _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID)
+    raw = data["labels"]
+    if not isinstance(raw, list) or len(raw) > MAX_LABELS:
+        raise InvalidInput(f"'labels' must be a list of at most {MAX_LABELS} labels.", details={"field": "labels"})
+    labels: list[str] = []
+    for item in raw:
+        if not isinstance(item, str) or len(item) > MAX_LABEL * 2:
+            raise InvalidInput("Each label must be a short string.", details={"field": "labels"})
+        label = " ".join(item.split()).lower()
+        if not LABEL.fullmatch(label):
+            raise InvalidInput(
+                f"A label is 1 to {MAX_LABEL} letters, digits, spaces, _ or -, starting with a letter or digit.",
+                details={"field": "labels"},
+            )
+        if label not in labels:
+            labels.append(label)
+    return conversation_id, labels
+
+
+def parse_viewing(payload: object) -> tuple[str | None, bool]:
+    """Which conversation this console shows now (None: none), and whether it answers a colleague's
+    "who is here?" (so it is not asked back)."""
+    data = _mapping(payload, {"conversation_id", "answer"}, {"conversation_id"})
+    conversation_id = _optional(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID)
+    return conversation_id, _bool(data, "answer", False)
+
+
+def parse_agent_status(payload: object) -> AgentStatus:
+    data = _mapping(payload, {"status"}, {"status"})
+    status = data["status"]
+    if status in ("online", "away", "offline"):
+        return cast(AgentStatus, status)
+    raise InvalidInput("'status' must be online, away or offline.", details={"field": "status"})
+
+
+def parse_agent_typing(payload: object) -> tuple[str, bool, bool]:
+    """An agent's typing state: the conversation, typing or not, and whether it is a note."""
+    data = _mapping(payload, {"conversation_id", "typing", "note"}, {"conversation_id", "typing"})
+    conversation_id = _string(data, "conversation_id", max_len=25, pattern=CONVERSATION_ID)
+    return conversation_id, _bool(data, "typing", False), _bool(data, "note", False)

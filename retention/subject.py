@@ -19,6 +19,7 @@ from chat_service.conversations import csat_view, iso, utcnow
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, KeyRingSource
 from chat_service.errors import DecryptionFailed, InvalidInput, NotFound
 from chat_service.models import Conversation
+from chat_service.notes import open_note
 from chat_service.outbox.events import Outbox
 from chat_service.storage import Database
 from chat_service.validation import CONVERSATION_ID, EMAIL
@@ -125,6 +126,18 @@ class DataSubjectRequests:
             except DecryptionFailed:
                 entry["text"], entry["unreadable"] = None, True
             messages.append(entry)
+        # Internal notes are personal data about the person too (Art. 15): exported with their author.
+        notes = []
+        async for note in self._db.notes.stream(conv.id):
+            view = open_note(key, note) if key is not None else None
+            notes.append(
+                {
+                    "id": note.id,
+                    "author_id": note.author_id,
+                    "created_at": iso(note.created_at),
+                    "text": view.text if view is not None and not view.unreadable else None,
+                }
+            )
         access = [
             {"at": iso(e.at), "action": e.action, "actor_id": e.actor_id}
             for e in await self._db.audit.for_target(conv.id)
@@ -146,6 +159,7 @@ class DataSubjectRequests:
             else {"by": conv.pseudonymised_by, "at": iso(conv.pseudonymised_at)},
             "messages": messages,
             "csat": csat_view(conv, key),
+            "internal_notes": notes,
             "retention": self._retention_of(conv),
             "access_log": access,
         }

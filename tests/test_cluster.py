@@ -421,7 +421,7 @@ async def test_sigkill_a_node_clients_resume_elsewhere_and_presence_recovers(
         me = next(a for a in colleagues if a["display_name"] == "a2")
         assert me["online"]
         seen = [await watched.events.next("presence") for _ in range(watched.events.pending("presence"))]
-        assert {"user_id": me["id"], "online": True} in seen
+        assert {"user_id": me["id"], "online": True, "status": "online"} in seen
     finally:
         await asyncio.to_thread(cluster.restart, victim)
 

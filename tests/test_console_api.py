@@ -171,12 +171,12 @@ async def test_presence_shows_who_is_online(server: ServerProcess, two_agents: l
     bram, _ = await agent_client(server, (await login_full(server, two_agents[1], PASSWORD))[0])
     bram_id = server.db().users.find_one({"email": two_agents[1]})["_id"]
     anna_id = server.db().users.find_one({"email": two_agents[0]})["_id"]
-    assert (await anna_events.next("presence")) == {"user_id": anna_id, "online": True}
-    assert (await anna_events.next("presence")) == {"user_id": bram_id, "online": True}
+    assert (await anna_events.next("presence")) == {"user_id": anna_id, "online": True, "status": "online"}
+    assert (await anna_events.next("presence")) == {"user_id": bram_id, "online": True, "status": "online"}
     agents = {a["id"]: a for a in (await call(anna, "/agent", "agents"))["agents"]}
     assert agents[bram_id]["online"] is True
     await bram.disconnect()
-    assert (await anna_events.next("presence")) == {"user_id": bram_id, "online": False}
+    assert (await anna_events.next("presence")) == {"user_id": bram_id, "online": False, "status": "online"}
     await anna.disconnect()
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 from chat_service.conversations import MessageView, agent_message, csat_view, summary_to_wire
 from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import Conversation, User
+from chat_service.notes import Notes
 from chat_service.services import SERVICES, SETTINGS, Services
 from chat_service.sites import own_origins
 from chat_service.sockets.base import BaseNamespace, log
@@ -25,11 +26,15 @@ from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
 from chat_service.validation import (
     parse_agent_reply,
+    parse_agent_status,
+    parse_agent_typing,
     parse_claim,
     parse_conversation_ref,
+    parse_labels,
     parse_list,
+    parse_note,
     parse_read,
-    parse_typing,
+    parse_viewing,
 )
 
 NAMESPACE = "/agent"
@@ -39,6 +44,13 @@ SESSION_COOKIE = "chat_session"
 RECHECK_AFTER_S = 10.0
 # How often this node looks for sessions that ended without anyone acting (idle or absolute expiry).
 SWEEP_EVERY_S = 10.0
+EARLIER_LIMIT = 20
+LABEL_SUGGESTIONS = 200
+
+
+def viewing_room(conversation_id: str) -> str:
+    """The consoles showing one conversation now (for "<colleague> is viewing / typing")."""
+    return f"viewing:{conversation_id}"
 
 
 def staff_origin_allowed(request: web.Request | None, origin: str | None) -> bool:
@@ -81,10 +93,19 @@ class AgentNamespace(BaseNamespace):
         # This node's sockets only: sid -> session hash, session hash -> last check.
         self._socket_sessions: dict[str, str] = {}
         self._checked: dict[str, _Checked] = {}
+        # This node's sockets only: sid -> the conversation it shows (memory only, never stored).
+        self._viewing: dict[str, str] = {}
+        self._notes: Notes | None = None
 
     @property
     def services(self) -> Services:
         return self.app[SERVICES]
+
+    @property
+    def notes(self) -> Notes:
+        if self._notes is None:
+            self._notes = Notes(self.services.db, self.services.conversations)
+        return self._notes
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         try:
@@ -107,7 +128,8 @@ class AgentNamespace(BaseNamespace):
         await self.services.presence.connected(sid, user.id)
         for room in sorted(rooms_of(await self.services.teams.scope(user))):
             await self.enter_room(sid, room)
-        await self.emit("presence", {"user_id": user.id, "online": True}, room=AGENTS_ROOM)
+        status = await self.services.presence.status_of(user.id)
+        await self.emit("presence", {"user_id": user.id, "online": True, "status": status}, room=AGENTS_ROOM)
         log.info("agent_connected", user_id=user.id)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -115,6 +137,7 @@ class AgentNamespace(BaseNamespace):
         user_id = session.get("user_id")
         if user_id is None:
             return
+        await self._leave_viewing(sid, user_id)
         session_hash = self._socket_sessions.pop(sid, None)
         if session_hash is not None:
             if session_hash not in self._socket_sessions.values():
@@ -122,7 +145,8 @@ class AgentNamespace(BaseNamespace):
             with contextlib.suppress(ChatError):
                 await self.services.db.sessions.remove_socket(session_hash, sid)
         if not await self.services.presence.disconnected(sid, user_id):
-            await self.emit("presence", {"user_id": user_id, "online": False}, room=AGENTS_ROOM)
+            status = await self.services.presence.status_of(user_id)
+            await self.emit("presence", {"user_id": user_id, "online": False, "status": status}, room=AGENTS_ROOM)
 
     async def _user(self, sid: str) -> User:
         """The socket's user if its session is still valid; else the socket is closed."""
@@ -190,6 +214,7 @@ class AgentNamespace(BaseNamespace):
             raise InvalidInput("'agents' takes no fields.")
         await self._user(sid)
         online = await self.services.presence.online()
+        statuses = await self.services.presence.statuses()
         users = await self.services.db.users.all()
         return {
             "agents": [
@@ -198,6 +223,7 @@ class AgentNamespace(BaseNamespace):
                     "display_name": u.display_name or u.email.split("@")[0],
                     "role": u.role,
                     "online": u.id in online,
+                    "status": statuses.get(u.id, "online"),
                 }
                 for u in users
                 if not u.disabled
@@ -265,6 +291,7 @@ class AgentNamespace(BaseNamespace):
         await self.services.teams.require(user, conversation_id)
         conversations = self.services.conversations
         conv, key, visitor, messages = await conversations.open_with_key(conversation_id)
+        notes = await self.notes.of_conversation(conversation_id)
         # Accounted for before anything decrypted leaves the server.
         await self.services.audit.record(
             user.id, "conversation.opened", target_type="conversation", target_id=conversation_id
@@ -277,6 +304,7 @@ class AgentNamespace(BaseNamespace):
                 "csat": csat_view(conv, key),
             },
             "messages": [agent_message(m) for m in messages],
+            "notes": [n.to_wire() for n in notes],
         }
 
     def _announcer(
@@ -336,16 +364,122 @@ class AgentNamespace(BaseNamespace):
         return {"message": view.to_wire()}
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:
-        conversation_id, typing = parse_typing(payload, with_conversation=True)
-        assert conversation_id is not None
-        await self.services.teams.require(await self._user(sid), conversation_id)
-        await self.services.sio.emit(
-            "typing",
-            {"typing": typing, "from": "agent"},
-            room=conversation_room(conversation_id),
-            namespace=VISITOR_NAMESPACE,
+        """Typing a reply (the visitor and colleagues see it) or, with `note`, a note (colleagues only)."""
+        conversation_id, typing, note = parse_agent_typing(payload)
+        user = await self._user(sid)
+        await self.services.teams.require(user, conversation_id)
+        if not note:
+            await self.services.sio.emit(
+                "typing",
+                {"typing": typing, "from": "agent"},
+                room=conversation_room(conversation_id),
+                namespace=VISITOR_NAMESPACE,
+            )
+        await self.emit(
+            "colleague",
+            {"conversation_id": conversation_id, "user_id": user.id, "viewing": True, "typing": typing},
+            room=viewing_room(conversation_id),
+            skip_sid=sid,
         )
         return {}
+
+    # --- working together: notes, labels, earlier conversations, who is here -------------------
+
+    async def on_note(self, sid: str, payload: object) -> dict[str, Any]:
+        """An internal note: to colleagues only, never to the visitor, bots or webhooks."""
+        conversation_id, text = parse_note(payload, self.services.settings.max_text_length)
+        user = await self._user(sid)
+        site_id = await self.services.teams.require(user, conversation_id)
+        note = (await self.notes.add(user.id, conversation_id, text)).to_wire()
+        log.info("note_added", user_id=user.id, conversation_id=conversation_id)
+        await emit_to_agents(self.services.sio, "note", {"note": note}, site_id, skip_sid=sid)
+        return {"note": note}
+
+    async def on_labels(self, sid: str, payload: object) -> dict[str, Any]:
+        """Replace a conversation's labels (the whole set: no lost update between two agents' edits
+        beyond the last one winning, which both consoles then show)."""
+        conversation_id, labels = parse_labels(payload)
+        user = await self._user(sid)
+        site_id = await self.services.teams.require(user, conversation_id)
+        conv = await self.services.conversations.set_labels(conversation_id, labels)
+        log.info("labels_set", user_id=user.id, conversation_id=conversation_id, count=len(labels))
+        wire = summary_to_wire(conv)
+        await emit_to_agents(self.services.sio, "conversation_updated", {"conversation": wire}, site_id)
+        return {"conversation": wire}
+
+    async def on_label_suggestions(self, sid: str, payload: object) -> dict[str, Any]:
+        if payload not in (None, {}):
+            raise InvalidInput("'label_suggestions' takes no fields.")
+        await self._user(sid)
+        return {"labels": await self.services.db.conversations.labels_in_use(LABEL_SUGGESTIONS)}
+
+    async def on_earlier(self, sid: str, payload: object) -> dict[str, Any]:
+        """The visitor's other conversations (same e-mail, via the blind index); an audited access."""
+        conversation_id = parse_conversation_ref(payload)
+        user = await self._user(sid)
+        await self.services.teams.require(user, conversation_id)
+        scope = await self.services.teams.scope(user)
+        # The same person's conversations on sites outside this agent's teams stay unseen.
+        found = [
+            c
+            for c in await self.services.conversations.earlier(conversation_id, EARLIER_LIMIT)
+            if scope.allows(c.site_id)
+        ]
+        await self.services.audit.record(
+            user.id,
+            "conversation.earlier_listed",
+            target_type="conversation",
+            target_id=conversation_id,
+            details={"count": len(found)},
+        )
+        return {"conversations": [summary_to_wire(c) for c in found]}
+
+    async def on_viewing(self, sid: str, payload: object) -> dict[str, Any]:
+        """This console shows `conversation_id` now (or none). Colleagues showing it hear of it and,
+        unless this is itself an answer, answer with their own presence. Nothing is stored."""
+        conversation_id, answer = parse_viewing(payload)
+        user = await self._user(sid)
+        if conversation_id is not None:
+            await self.services.teams.require(user, conversation_id)
+        if self._viewing.get(sid) != conversation_id:
+            await self._leave_viewing(sid, user.id)
+        if conversation_id is None:
+            return {}
+        self._viewing[sid] = conversation_id
+        await self.enter_room(sid, viewing_room(conversation_id))
+        await self.emit(
+            "colleague",
+            {
+                "conversation_id": conversation_id,
+                "user_id": user.id,
+                "viewing": True,
+                "typing": False,
+                "ask": not answer,
+            },
+            room=viewing_room(conversation_id),
+            skip_sid=sid,
+        )
+        return {}
+
+    async def _leave_viewing(self, sid: str, user_id: str) -> None:
+        previous = self._viewing.pop(sid, None)
+        if previous is None:
+            return
+        await self.leave_room(sid, viewing_room(previous))
+        await self.emit(
+            "colleague",
+            {"conversation_id": previous, "user_id": user_id, "viewing": False, "typing": False},
+            room=viewing_room(previous),
+        )
+
+    async def on_status(self, sid: str, payload: object) -> dict[str, Any]:
+        """The agent's chosen status; only `online` agents count as available to visitors."""
+        status = parse_agent_status(payload)
+        user = await self._user(sid)
+        await self.services.presence.set_status(user.id, status)
+        log.info("agent_status", user_id=user.id, status=status)
+        await self.emit("presence", {"user_id": user.id, "online": True, "status": status}, room=AGENTS_ROOM)
+        return {"status": status}
 
     async def _set_status(self, sid: str, payload: object, status: str) -> dict[str, Any]:
         conversation_id = parse_conversation_ref(payload)

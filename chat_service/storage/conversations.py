@@ -46,6 +46,7 @@ def _conversation_from_doc(doc: dict[str, Any]) -> Conversation:
         close_count=doc.get("close_count", 0),
         csat_rating=(doc.get("csat") or {}).get("rating"),
         csat_comment=_optional_bytes((doc.get("csat") or {}).get("comment")),
+        labels=list(doc.get("labels", [])),
     )
 
 
@@ -79,6 +80,8 @@ def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
         doc["email_index"] = conv.email_index
     if conv.first_client_hash is not None:
         doc["first_client_hash"] = conv.first_client_hash
+    if conv.labels:
+        doc["labels"] = conv.labels
     return doc
 
 
@@ -391,6 +394,27 @@ class ConversationStore:
             session=session,
         )
         return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def set_labels(self, conversation_id: str, labels: list[str]) -> Conversation | None:
+        doc = await self._col.find_one_and_update(
+            {"_id": conversation_id}, {"$set": {"labels": labels}}, return_document=ReturnDocument.AFTER
+        )
+        return None if doc is None else _conversation_from_doc(doc)
+
+    @translate_errors
+    async def labels_in_use(self, limit: int) -> list[str]:
+        return sorted(str(label) for label in await self._col.distinct("labels"))[:limit]
+
+    @translate_errors
+    async def by_email_index(self, email_index: str, *, exclude: str, limit: int) -> list[Conversation]:
+        """The other conversations of the person with this blind index, newest first."""
+        cursor = (
+            self._col.find({"email_index": email_index, "_id": {"$ne": exclude}})
+            .sort([("created_at", DESCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [_conversation_from_doc(doc) async for doc in cursor]
 
 
 # Waiting for an agent: not closed, nobody assigned ("waiting" is the status once bots hand over).

@@ -85,8 +85,9 @@ class Database:
         from chat_service.storage.erasures import ErasureFeedStore
         from chat_service.storage.keys import DataKeyStore
         from chat_service.storage.limits import RateCounterStore
+        from chat_service.storage.notes import NoteStore
         from chat_service.storage.outbox import EndpointStore, OutboxStore
-        from chat_service.storage.presence import PresenceStore
+        from chat_service.storage.presence import AgentStatusStore, PresenceStore
         from chat_service.storage.reports import ReportStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.teams import TeamStore
@@ -101,6 +102,8 @@ class Database:
         self.throttle = LoginThrottleStore(self.db)
         self.canned = CannedStore(self.db)
         self.presence = PresenceStore(self.db)
+        self.agent_status = AgentStatusStore(self.db)
+        self.notes = NoteStore(self.db)
         self.reads = ReadStore(self.db)
         self.retention = RetentionStore(self.client, self.db)
         self.bulk = BulkLoader(self.db)
@@ -159,6 +162,7 @@ class Database:
         await self.outbox.ensure_indexes()
         await self.teams.ensure_indexes()
         await self.reports.ensure_indexes()
+        await self.notes.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

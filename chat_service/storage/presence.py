@@ -47,3 +47,29 @@ class PresenceStore:
     @translate_errors
     async def remove_node(self, node_id: str) -> None:
         await self._col.delete_many({"node_id": node_id})
+
+
+class AgentStatusStore:
+    """The status each agent chose in the console (online, away, offline): one small document per
+    agent who ever changed it, kept while the account exists, so it survives reconnects."""
+
+    def __init__(self, db: AsyncDatabase[dict[str, Any]]):
+        self._col = db.agent_status
+
+    @translate_errors
+    async def choose(self, user_id: str, status: str, at: datetime) -> None:
+        await self._col.replace_one({"_id": user_id}, {"status": status, "updated_at": at}, upsert=True)
+
+    @translate_errors
+    async def get(self, user_id: str) -> str | None:
+        doc = await self._col.find_one({"_id": user_id})
+        return None if doc is None else str(doc["status"])
+
+    @translate_errors
+    async def not_online(self) -> set[str]:
+        """Agents who chose away or offline (everyone else counts as online while connected)."""
+        return {str(doc["_id"]) async for doc in self._col.find({"status": {"$ne": "online"}}, {"_id": 1})}
+
+    @translate_errors
+    async def all(self) -> dict[str, str]:
+        return {str(doc["_id"]): str(doc["status"]) async for doc in self._col.find()}

@@ -28,6 +28,7 @@ from chat_service.storage.conversations import _conversation_from_doc, _message_
 from chat_service.storage.database import DURABLE, translate_errors
 from chat_service.storage.erasures import ended_doc
 from chat_service.storage.keys import data_key_to_doc
+from chat_service.storage.notes import COLLECTION as NOTES
 
 # How long a batch waits for documents held by the open transaction of a run that died.
 TRANSIENT_RETRY_S = 90.0
@@ -271,6 +272,8 @@ class RetentionStore:
                 await self._db.messages.insert_many(new_messages, session=session)
             checkpoint("pseudonymise.texts_written")
             for chunk in _chunks(ids):
+                # Internal notes are working notes for the live case: they go, not redacted.
+                await self._db[NOTES].delete_many({"conversation_id": {"$in": chunk}}, session=session)
                 await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
 
@@ -376,6 +379,7 @@ class RetentionStore:
             deleted = 0
             for chunk in _chunks(ids):
                 await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
+                await self._db[NOTES].delete_many({"conversation_id": {"$in": chunk}}, session=session)
                 deleted += (
                     await self._db.conversations.delete_many({"_id": {"$in": chunk}}, session=session)
                 ).deleted_count

@@ -69,7 +69,9 @@ async def console_redirect(request: web.Request) -> web.Response:
 
 
 @routes.get("/console/")
+@routes.get(r"/console/c/{conversation_id:c[0-9a-f]{24}}")
 async def console_page(request: web.Request) -> web.Response:
+    """The shell; `/console/c/<id>` is a deep link to one conversation (the script reads the path)."""
     assets = _assets(request)
     html = SHELL.format(script=escape(assets.script_name), style=escape(assets.style_name))
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})

@@ -71,7 +71,8 @@ async def availability(request: web.Request) -> web.Response:
     response = web.json_response(
         {
             # Presence is shared by every node, so any node answers for the whole deployment.
-            "online": bool(await services.presence.online()),
+            # Only agents who chose `online` count: away and offline agents do not answer chats.
+            "online": bool(await services.presence.available()),
             "notice": {"version": site.notice_version, "text": notice.text, "link": notice.link},
             "bot": await public_bot(services.bots, site.id, request.query.get("lang")),
         }

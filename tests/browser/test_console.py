@@ -67,7 +67,7 @@ class Console:
         return self.page.get_by_role("tab", name=re.compile(f"^{name}"))
 
     def row(self, text: str) -> Locator:
-        return self.page.locator("#inbox-list button.row").filter(has_text=text)
+        return self.page.locator("#inbox-list a.row").filter(has_text=text)
 
     @property
     def thread(self) -> Locator:
@@ -455,7 +455,7 @@ async def test_headers_csp_accessibility_and_screenshot(
         await anna.page.goto(server.url + "/console/")  # agents do not see admin pages
         await expect(anna.page.get_by_role("link", name=page_name)).to_have_count(0)
     # j/k walk the list; the row keeps the focus so the next key press walks on.
-    rows = bram.page.locator("#inbox-list button.row")
+    rows = bram.page.locator("#inbox-list a.row")
     await expect(rows).to_have_count(3)
     for key, index in (("j", 0), ("j", 1), ("k", 0)):
         await bram.page.keyboard.press(key)

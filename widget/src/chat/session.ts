@@ -193,6 +193,8 @@ export class ChatSession {
       return { ok: true, status: null };
     }
     return this.socket!.timeout(ACK_TIMEOUT_MS).emitWithAck("handover", {});
+  }
+
   /** E-mail a transcript to `email` (the visitor's own request); `done` hears whether it was queued. */
   transcript(email: string, done: (ok: boolean) => void): void {
     if (!this.ready || !this.conversationId) return done(false);

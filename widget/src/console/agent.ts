@@ -13,11 +13,13 @@ export interface Summary {
   assigned_agent_id: string | null;
   offline: boolean;
   closed_at: string | null;
+  labels?: string[];
+  visitor_ref?: string;
 }
 
 export interface Row extends Summary {
   label: string;
-  preview?: { sender: string; text: string; created_at: string };
+  preview?: { sender: string; agent_id?: string | null; text: string; created_at: string };
   unread: number;
 }
 
@@ -35,6 +37,28 @@ export interface Message {
   buttons?: { title: string; payload: string }[];
 }
 
+/** An internal note: between agents only; the server never sends it to the visitor. */
+export interface Note {
+  id: string;
+  conversation_id: string;
+  sender: "note";
+  author_id: string;
+  text: string;
+  created_at: string;
+  unreadable?: boolean;
+}
+
+export type AgentStatus = "online" | "away" | "offline";
+
+/** A colleague's activity on a conversation this console shows. */
+export interface ColleagueActivity {
+  conversation_id: string;
+  user_id: string;
+  viewing: boolean;
+  typing: boolean;
+  ask?: boolean;
+}
+
 export interface Opened extends Summary {
   label?: string;
   visitor: { name?: string; email?: string; page_url?: string; language?: string; user_agent?: string };
@@ -46,6 +70,7 @@ export interface Colleague {
   display_name: string;
   role: string;
   online: boolean;
+  status?: AgentStatus;
 }
 
 export class AckError extends Error {
@@ -67,7 +92,9 @@ export interface AgentEvents {
   message(message: Message): void;
   typing(conversationId: string, typing: boolean): void;
   updated(conversation: Summary): void;
-  presence(userId: string, online: boolean): void;
+  presence(userId: string, online: boolean, status?: AgentStatus): void;
+  note(note: Note): void;
+  colleague(activity: ColleagueActivity): void;
 }
 
 const ACK_TIMEOUT_MS = 15_000;
@@ -93,7 +120,11 @@ export class AgentSocket {
     socket.on("message", (d: { message: Message }) => events.message(d.message));
     socket.on("typing", (d: { conversation_id: string; typing: boolean }) => events.typing(d.conversation_id, d.typing));
     socket.on("conversation_updated", (d: { conversation: Summary }) => events.updated(d.conversation));
-    socket.on("presence", (d: { user_id: string; online: boolean }) => events.presence(d.user_id, d.online));
+    socket.on("presence", (d: { user_id: string; online: boolean; status?: AgentStatus }) =>
+      events.presence(d.user_id, d.online, d.status),
+    );
+    socket.on("note", (d: { note: Note }) => events.note(d.note));
+    socket.on("colleague", (d: ColleagueActivity) => events.colleague(d));
   }
 
   disconnect(): void {
@@ -113,10 +144,20 @@ export class AgentSocket {
   }
 
   list = (status: View) => this.call<{ conversations: Row[] }>("list", { status, limit: 200 });
-  open = (id: string) => this.call<{ conversation: Opened; messages: Message[] }>("open", { conversation_id: id });
+  open = (id: string) =>
+    this.call<{ conversation: Opened; messages: Message[]; notes?: Note[] }>("open", { conversation_id: id });
   reply = (id: string, clientId: string, text: string) =>
     this.call<{ message: Message }>("reply", { conversation_id: id, client_id: clientId, text });
-  typing = (id: string, typing: boolean) => this.call<unknown>("typing", { conversation_id: id, typing });
+  typing = (id: string, typing: boolean, note = false) =>
+    this.call<unknown>("typing", { conversation_id: id, typing, ...(note ? { note } : {}) });
+  note = (id: string, text: string) => this.call<{ note: Note }>("note", { conversation_id: id, text });
+  setLabels = (id: string, labels: string[]) =>
+    this.call<{ conversation: Summary }>("labels", { conversation_id: id, labels });
+  labelSuggestions = () => this.call<{ labels: string[] }>("label_suggestions");
+  earlier = (id: string) => this.call<{ conversations: Summary[] }>("earlier", { conversation_id: id });
+  viewing = (id: string | null, answer = false) =>
+    this.call<unknown>("viewing", { conversation_id: id, ...(answer ? { answer } : {}) });
+  setStatus = (status: AgentStatus) => this.call<{ status: AgentStatus }>("status", { status });
   claim = (id: string, agentId?: string) =>
     this.call<{ conversation: Summary }>("claim", { conversation_id: id, ...(agentId ? { agent_id: agentId } : {}) });
   /** Claiming a conversation a bot is answering takes it over: it becomes mine and the bot stays silent. */

@@ -2,10 +2,21 @@
 import { loginPage, passwordForm, secondFactorSection, sessionsSection } from "./account";
 import { auditPage, cannedPage, usersPage } from "./admin";
 import { botsPage } from "./bots";
-import { AgentSocket, type Colleague, type Row, type View } from "./agent";
+import {
+  AgentSocket,
+  type AgentStatus,
+  type Colleague,
+  type ColleagueActivity,
+  type Row,
+  type View,
+} from "./agent";
+import { Alerts } from "./alerts";
 import { api, ApiError, type Canned, type User } from "./api";
+import { visitorLabel } from "./authors";
+import { Details } from "./details";
 import { h, isTyping, patch } from "./dom";
-import { countOpen, renderRows, renderTabs, type Counts } from "./inbox";
+import { countOpen, renderRows, renderTabs, rowLabel, type Counts } from "./inbox";
+import { Panes } from "./layout";
 import { privacyPage } from "./privacy";
 import { reportsPage } from "./reports";
 import { searchPage } from "./search";
@@ -14,31 +25,60 @@ import { webhooksPage } from "./webhooks";
 import { initialLang, rememberLang, translator, type Lang, type Strings, type Translate } from "./strings";
 import { EarlyEvents, Thread } from "./thread";
 
-type Page =
-  | "inbox"
-  | "search"
-  | "reports"
-  | "teams"
-  | "canned"
-  | "users"
-  | "audit"
-  | "privacy"
-  | "webhooks"
-  | "bots"
-  | "account";
-const PAGES: [Page, keyof Strings, boolean][] = [
-  ["inbox", "inbox", false],
-  ["search", "searchTitle", false],
-  ["reports", "reports", false],
-  ["teams", "teams", true],
-  ["canned", "cannedList", true],
-  ["users", "users", true],
-  ["audit", "audit", true],
-  ["privacy", "privacy", true],
-  ["webhooks", "webhooks", true],
-  ["bots", "bots", true],
-  ["account", "account", false],
+/** What a page needs from the shell to draw itself. */
+export interface PageContext {
+  t: Translate;
+  lang: Lang;
+  user: User;
+  loadCanned(): void;
+  refreshUser(): void;
+  signedOutHere(): void;
+  /** Colleagues for pickers (search), and opening a conversation from a page in the inbox. */
+  colleagues(): { id: string; name: string }[];
+  openConversation(id: string): void;
+}
+
+/**
+ * The console's pages, in menu order: `#<name>` opens one (`/console/#users`). Another module adds
+ * a page by adding an entry here (and its title to strings.ts); `inbox` is drawn by the app itself.
+ */
+export const PAGES: { name: string; title: keyof Strings; admin: boolean; render?(ctx: PageContext): HTMLElement }[] = [
+  { name: "inbox", title: "inbox", admin: false },
+  {
+    name: "search",
+    title: "searchTitle",
+    admin: false,
+    render: (c) => searchPage(c.t, c.lang, c.colleagues, (id) => c.openConversation(id)),
+  },
+  { name: "reports", title: "reports", admin: false, render: (c) => reportsPage(c.t, c.lang) },
+  { name: "teams", title: "teams", admin: true, render: (c) => teamsPage(c.t) },
+  { name: "canned", title: "cannedList", admin: true, render: (c) => cannedPage(c.t, c.loadCanned) },
+  { name: "users", title: "users", admin: true, render: (c) => usersPage(c.t, c.user) },
+  { name: "audit", title: "audit", admin: true, render: (c) => auditPage(c.t, c.lang) },
+  { name: "privacy", title: "privacy", admin: true, render: (c) => privacyPage(c.t, c.lang) },
+  { name: "webhooks", title: "webhooks", admin: true, render: (c) => webhooksPage(c.t, c.lang) },
+  { name: "bots", title: "bots", admin: true, render: (c) => botsPage(c.t) },
+  {
+    name: "account",
+    title: "account",
+    admin: false,
+    render: (c) =>
+      h(
+        "section",
+        { class: "page", "aria-labelledby": "account-title" },
+        h("h1", { id: "account-title", tabindex: "-1" }, c.t("account")),
+        h("p", {}, c.user.email),
+        passwordForm(c.t, false, () => undefined),
+        secondFactorSection(c.t, c.user, c.refreshUser),
+        sessionsSection(c.t, c.signedOutHere),
+      ),
+  },
 ];
+type Page = string;
+const BASE = "/console/";
+const DEEP_LINK = /^\/console\/c\/(c[0-9a-f]{24})$/;
+const conversationHref = (id: string): string => `${BASE}c/${id}`;
+const COLLEAGUE_TYPING_MS = 8000;
 const SHORTCUTS: [string, keyof Strings][] = [
   ["j", "keyNext"],
   ["k", "keyPrev"],
@@ -61,25 +101,34 @@ export class ConsoleApp {
   private rows: Row[] = [];
   private counts?: Counts & { unread: number };
   private thread?: Thread;
+  private details?: Details;
   private page: Page = "inbox";
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private refreshSeq = 0;
   private openSeq = 0;
   private readonly early = new EarlyEvents();
+  /** Colleagues showing the open conversation: user id -> typing now. */
+  private readonly present = new Map<string, boolean>();
+  private readonly presentTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly live = h("div", { class: "sr", "aria-live": "polite" });
   private readonly tablist = h("div", { role: "tablist", class: "tabs" });
   private readonly list = h("ul", { class: "rows" });
   private readonly tabpanel = h("div", { id: "inbox-list", role: "tabpanel" }, this.list);
   private readonly threadPane = h("div", { class: "thread" });
+  private readonly detailsSlot = h("div", { class: "details-slot" });
   private readonly agentList = h("ul", { class: "agents" });
   private readonly connection = h("p", { class: "connection", role: "status" });
   private readonly main = h("main", { id: "main" });
   private readonly help = h("dialog", { class: "help", "aria-labelledby": "help-title" });
+  private alerts = new Alerts(this.t);
+  private panes?: Panes;
+  private statusSelect?: HTMLSelectElement;
 
   constructor(private readonly root: HTMLElement) {
     document.body.append(this.live, this.help);
     document.addEventListener("keydown", (event) => this.onShortcut(event));
-    window.addEventListener("hashchange", () => this.showPage(this.pageFromHash(), true));
+    window.addEventListener("hashchange", () => this.route(true));
+    window.addEventListener("popstate", () => this.route(true));
     setInterval(() => this.renderList(), CLOCK_TICK_MS);
   }
 
@@ -219,18 +268,15 @@ export class ConsoleApp {
       },
       created: (conversation) => {
         this.announce(this.t("newConversation"));
-        if ("Notification" in window && Notification.permission === "granted") {
-          // No visitor data in the notification: it may end up in the OS notification centre.
-          new Notification(this.t("newConversation"), { tag: conversation.id });
-        }
+        this.alerts.newConversation(conversation.id);
         this.scheduleRefresh();
       },
       message: (message) => {
         this.early.message(message);
         if (this.thread?.id === message.conversation_id) this.thread.received(message);
         else if (message.sender === "visitor") {
-          const label = this.rows.find((r) => r.id === message.conversation_id)?.label ?? this.t("visitor");
-          this.announce(this.t("newMessageFrom", { name: label }));
+          const row = this.rows.find((r) => r.id === message.conversation_id);
+          this.announce(this.t("newMessageFrom", { name: row ? rowLabel(this.t, row) : this.t("visitor") }));
         }
         this.scheduleRefresh();
       },
@@ -240,25 +286,55 @@ export class ConsoleApp {
       },
       updated: (conversation) => {
         if (this.thread?.id === conversation.id) this.thread.update(conversation);
+        if (this.details?.id === conversation.id) this.details.update(conversation);
         this.scheduleRefresh();
       },
-      presence: (userId, online) => {
+      presence: (userId, online, status) => {
         const agent = this.agents.get(userId);
         if (agent) {
           agent.online = online;
+          if (status) agent.status = status;
+          if (!online) this.colleagueLeft(userId);
           this.renderAgents();
         } else void this.loadAgents();
+        if (userId === this.user?.id && status && this.statusSelect) this.statusSelect.value = status;
       },
+      note: (note) => {
+        if (this.thread?.id !== note.conversation_id) return;
+        if (this.thread.appendNote(note)) this.announce(this.t("newNote", { name: this.agentName(note.author_id) }));
+      },
+      colleague: (activity) => this.onColleague(activity),
     });
     this.socket = socket;
   }
 
-  // --- the shell and its pages ------------------------------------------------------------------
+  // --- the shell, its pages and the address bar -------------------------------------------------
 
   private pageFromHash(): Page {
     const name = location.hash.slice(1);
-    const page = PAGES.find(([p, , admin]) => p === name && (!admin || this.user?.role === "admin"));
-    return page ? page[0] : "inbox";
+    const page = PAGES.find((p) => p.name === name && (!p.admin || this.user?.role === "admin"));
+    return page ? page.name : "inbox";
+  }
+
+  /** Show what the address says: `#<page>`, or `/console/c/<id>` (a conversation in the inbox). */
+  private route(focus: boolean): void {
+    if (!this.user || this.user.must_change_password || !this.panes) return;
+    const deep = DEEP_LINK.exec(location.pathname);
+    const page = deep ? "inbox" : this.pageFromHash();
+    if (page !== this.page || !this.main.firstChild) this.showPage(page, focus && !deep);
+    if (page !== "inbox") return;
+    if (deep && deep[1] !== this.thread?.id) void this.select(deep[1], focus ? "heading" : "none");
+    else if (!deep && this.thread) this.closeThread();
+  }
+
+  /** Go to a console address (pushed on the history, so back and forward work). */
+  private navigate(url: string): void {
+    if (location.pathname + location.hash !== url) history.pushState(null, "", url);
+    this.route(true);
+  }
+
+  private openConversation(id: string): void {
+    this.navigate(conversationHref(id));
   }
 
   private renderShell(): void {
@@ -272,110 +348,121 @@ export class ConsoleApp {
       h("option", { value: "nl", selected: this.lang === "nl" }, "Nederlands"),
     );
     language.addEventListener("change", () => this.switchLanguage(language.value as Lang));
+    const status = (this.statusSelect = h(
+      "select",
+      { id: "my-status" },
+      (["online", "away", "offline"] as const).map((s) =>
+        h("option", { value: s }, t(s === "online" ? "statusOnline" : s === "away" ? "statusAway" : "statusOffline")),
+      ),
+    ));
+    status.value = this.agents.get(user.id)?.status ?? "online";
+    status.addEventListener("change", () => void this.chooseStatus(status.value as AgentStatus));
     const logout = h("button", { type: "button" }, t("logout"));
     logout.addEventListener("click", () => void this.logout());
-    const nav = h(
-      "nav",
-      { "aria-label": t("mainNav") },
-      h(
-        "ul",
-        {},
-        PAGES.filter(([, , admin]) => !admin || user.role === "admin").map(([page, key]) =>
-          h("li", {}, h("a", { href: `#${page}`, "data-page": page }, t(key))),
-        ),
-      ),
-    );
+    const links = PAGES.filter((p) => !p.admin || user.role === "admin").map((p) => {
+      const link = h("a", { href: p.name === "inbox" ? BASE : `${BASE}#${p.name}`, "data-page": p.name }, t(p.title));
+      link.addEventListener("click", (event) => {
+        if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
+        event.preventDefault();
+        this.navigate(link.getAttribute("href") ?? BASE);
+      });
+      return h("li", {}, link);
+    });
+    this.alerts = new Alerts(t);
+    this.panes = this.inboxPanes();
     patch(
       this.root,
       h(
         "header",
         { class: "top" },
         h("p", { class: "brand" }, t("appName")),
-        nav,
+        h("nav", { "aria-label": t("mainNav") }, h("ul", {}, links)),
         h("p", { class: "me" }, user.display_name || user.email),
+        h("p", { class: "status-pick" }, h("label", { for: "my-status" }, t("myStatus")), " ", status),
         h("p", { class: "lang" }, h("label", { for: "lang" }, t("language")), " ", language),
         logout,
       ),
       this.connection,
       this.main,
     );
-    this.showPage(this.pageFromHash(), false);
+    this.page = "";
+    this.route(false);
   }
 
   private showPage(page: Page, focus: boolean): void {
-    if (!this.user || this.user.must_change_password) return;
+    const user = this.user;
+    if (!user || user.must_change_password) return;
+    if (page !== "inbox" && this.thread) this.closeThread();
     this.page = page;
-    const t = this.t;
     for (const link of this.root.querySelectorAll<HTMLAnchorElement>("nav a")) {
       if (link.dataset.page === page) link.setAttribute("aria-current", "page");
       else link.removeAttribute("aria-current");
     }
-    let content: HTMLElement;
-    if (page === "users") content = usersPage(t, this.user);
-    else if (page === "search") content = searchPage(t, this.lang, this.colleagues, (id) => this.openFromPage(id));
-    else if (page === "reports") content = reportsPage(t, this.lang);
-    else if (page === "teams") content = teamsPage(t);
-    else if (page === "canned") content = cannedPage(t, () => void this.loadCanned());
-    else if (page === "audit") content = auditPage(t, this.lang);
-    else if (page === "privacy") content = privacyPage(t, this.lang);
-    else if (page === "webhooks") content = webhooksPage(t, this.lang);
-    else if (page === "bots") content = botsPage(t);
-    else if (page === "account")
-      content = h(
-        "section",
-        { class: "page", "aria-labelledby": "account-title" },
-        h("h1", { id: "account-title", tabindex: "-1" }, t("account")),
-        h("p", {}, this.user.email),
-        passwordForm(t, false, () => undefined),
-        secondFactorSection(t, this.user, () => void this.refreshUser()),
-        sessionsSection(t, () => {
+    const def = PAGES.find((p) => p.name === page);
+    const content =
+      def?.render?.({
+        t: this.t,
+        lang: this.lang,
+        user,
+        loadCanned: () => void this.loadCanned(),
+        refreshUser: () => void this.refreshUser(),
+        colleagues: this.colleagues,
+        openConversation: (id) => this.openFromPage(id),
+        signedOutHere: () => {
           this.socket?.disconnect();
           this.socket = undefined;
           this.showLogin(this.t("signedOut"));
-        }),
-      );
-    else content = this.inboxPage();
+        },
+      }) ?? this.inboxPage();
+    this.main.classList.toggle("full", page === "inbox");
     patch(this.main, content);
     this.setTitle();
     if (focus) content.querySelector<HTMLElement>("h1")?.focus();
   }
 
-  private inboxPage(): HTMLElement {
+  private inboxPanes(): Panes {
     const t = this.t;
-    this.renderList();
-    this.renderAgents();
-    if (!this.thread) patch(this.threadPane, h("p", { class: "placeholder" }, t("pickConversation")));
-    return h(
-      "div",
-      { class: "inbox" },
+    const compact = h("input", { type: "checkbox", id: "compact-toggle" });
+    const panes = new Panes(
+      t,
       h(
         "section",
-        { class: "list", "aria-labelledby": "inbox-title" },
-        h("div", { class: "list-head" }, h("h1", { id: "inbox-title", tabindex: "-1" }, t("inbox")), this.notifyControl()),
+        { class: "list pane", "aria-labelledby": "inbox-title" },
+        h("div", { class: "list-head" }, h("h1", { id: "inbox-title", tabindex: "-1" }, t("inbox"))),
+        h(
+          "div",
+          { class: "list-tools" },
+          h("span", { class: "switch" }, compact, h("label", { for: "compact-toggle" }, t("compact"))),
+          this.alerts.element,
+        ),
         this.tablist,
         this.tabpanel,
       ),
-      this.threadPane,
+      h("div", { class: "conversation-pane pane" }, this.threadPane),
       h(
         "aside",
-        { class: "side", "aria-labelledby": "agents-title" },
+        { class: "side pane", "aria-label": t("details") },
+        this.detailsSlot,
         h("h2", { id: "agents-title" }, t("agents")),
         this.agentList,
         h("p", { class: "hint" }, h("kbd", {}, "?"), " ", t("shortcuts")),
       ),
     );
+    compact.checked = panes.compact;
+    compact.addEventListener("change", () => panes.setCompact(compact.checked));
+    return panes;
   }
 
-  private notifyControl(): HTMLElement | null {
-    if (!("Notification" in window)) return null;
-    if (Notification.permission === "granted") return h("span", { class: "hint" }, this.t("notifyEnabled"));
-    if (Notification.permission === "denied") return h("span", { class: "hint" }, this.t("notifyBlocked"));
-    const button = h("button", { type: "button" }, this.t("notifyOn"));
-    button.addEventListener("click", async () => {
-      await Notification.requestPermission();
-      button.replaceWith(this.notifyControl() ?? "");
-    });
-    return button;
+  private inboxPage(): HTMLElement {
+    this.renderList();
+    this.renderAgents();
+    if (!this.thread) this.showPlaceholder(this.t("pickConversation"));
+    return this.panes?.element ?? h("div");
+  }
+
+  private showPlaceholder(text: string): void {
+    patch(this.threadPane, h("p", { class: "placeholder" }, text));
+    patch(this.detailsSlot);
   }
 
   private switchLanguage(lang: Lang): void {
@@ -384,14 +471,16 @@ export class ConsoleApp {
     rememberLang(lang);
     document.documentElement.lang = lang;
     const open = this.thread?.id;
+    this.thread?.dispose();
     this.thread = undefined;
-    this.renderShell();
-    if (open) void this.select(open, "none");
+    this.details = undefined;
+    this.renderShell(); // reopens the conversation the address names
+    if (open && !DEEP_LINK.test(location.pathname)) void this.select(open, "none");
     this.root.querySelector<HTMLSelectElement>("#lang")?.focus();
   }
 
   private setTitle(): void {
-    const name = PAGES.find(([p]) => p === this.page)?.[1] ?? "inbox";
+    const name = PAGES.find((p) => p.name === this.page)?.title ?? "inbox";
     const badge = this.counts?.unread ? `(${this.counts.unread}) ` : "";
     document.title = `${badge}${this.t(name)} – ${this.t("appName")}`;
   }
@@ -399,6 +488,18 @@ export class ConsoleApp {
   private announce(text: string): void {
     this.live.textContent = "";
     this.live.textContent = text;
+  }
+
+  private async chooseStatus(status: AgentStatus): Promise<void> {
+    const me = this.user && this.agents.get(this.user.id);
+    try {
+      await this.socket?.setStatus(status);
+      if (me) me.status = status;
+      this.renderAgents();
+    } catch (err) {
+      if (this.statusSelect) this.statusSelect.value = me?.status ?? "online";
+      this.announce(this.t("error", { message: err instanceof Error ? err.message : String(err) }));
+    }
   }
 
   // --- the inbox --------------------------------------------------------------------------------
@@ -419,6 +520,8 @@ export class ConsoleApp {
       const { agents } = (await this.socket?.agents()) ?? { agents: [] };
       this.agents.clear();
       for (const agent of agents) this.agents.set(agent.id, agent);
+      const mine = this.user && this.agents.get(this.user.id)?.status;
+      if (mine && this.statusSelect) this.statusSelect.value = mine;
       this.renderAgents();
       this.renderList();
       this.thread?.refreshAgents();
@@ -435,32 +538,45 @@ export class ConsoleApp {
     }
   }
 
+  private agentState(a: Colleague): "online" | "away" | "offline" {
+    if (!a.online) return "offline";
+    return a.status ?? "online";
+  }
+
   private renderAgents(): void {
     const me = this.user?.id;
+    const rank = { online: 0, away: 1, offline: 2 };
     const agents = [...this.agents.values()].sort(
-      (a, b) => Number(b.online) - Number(a.online) || a.display_name.localeCompare(b.display_name),
+      (a, b) =>
+        rank[this.agentState(a)] - rank[this.agentState(b)] || a.display_name.localeCompare(b.display_name),
     );
+    const word = { online: this.t("online"), away: this.t("away"), offline: this.t("offlineAgent") };
     patch(
       this.agentList,
-      agents.map((a) =>
-        h(
+      agents.map((a) => {
+        const state = this.agentState(a);
+        return h(
           "li",
-          { class: a.online ? "on" : "off" },
+          { class: state === "online" ? "on" : state },
           h("span", { class: "dot", "aria-hidden": "true" }),
           a.display_name + (a.id === me ? ` (${this.t("you")})` : ""),
-          h("span", { class: "state" }, ` – ${a.online ? this.t("online") : this.t("offlineAgent")}`),
-        ),
-      ),
+          h("span", { class: "state" }, ` – ${word[state]}`),
+        );
+      }),
     );
+  }
+
+  private naming() {
+    return { t: this.t, me: this.user?.id ?? "", agentName: this.agentName };
   }
 
   private renderList(): void {
     if (!this.user) return;
     renderTabs(this.tablist, this.t, this.view, this.counts, (view, focus) => this.chooseView(view, focus));
     this.tabpanel.setAttribute("aria-labelledby", `tab-${this.view}`);
-    renderRows(this.list, this.t, this.rows, this.thread?.id, this.user.id, this.agentName, (id) => {
-      void this.select(id, "heading");
-    });
+    renderRows(this.list, this.naming(), this.rows, this.thread?.id, conversationHref, (id) =>
+      this.openConversation(id),
+    );
   }
 
   private chooseView(view: View, focus: boolean): void {
@@ -496,16 +612,29 @@ export class ConsoleApp {
     }
   }
 
+  private closeThread(): void {
+    this.openSeq++;
+    this.thread?.dispose();
+    this.thread = undefined;
+    this.details = undefined;
+    this.clearColleagues();
+    void this.socket?.viewing(null).catch(() => undefined);
+    this.showPlaceholder(this.t("pickConversation"));
+    this.renderList();
+  }
+
   private async select(id: string, focus: "heading" | "row" | "none"): Promise<void> {
     const socket = this.socket;
     if (!socket) return;
     const seq = ++this.openSeq;
     this.early.startOpening(id);
     try {
-      const { conversation, messages } = await socket.open(id);
+      const { conversation, messages, notes } = await socket.open(id);
       if (seq !== this.openSeq) return;
       this.thread?.dispose();
-      const label = this.rows.find((r) => r.id === id)?.label ?? this.t("visitor");
+      if (this.thread?.id !== id) this.clearColleagues();
+      const row = this.rows.find((r) => r.id === id);
+      const label = visitorLabel(this.t, conversation.visitor.name ?? row?.label, conversation.visitor_ref);
       const thread = (this.thread = new Thread(
         {
           t: this.t,
@@ -519,17 +648,61 @@ export class ConsoleApp {
         conversation,
         label,
         messages,
+        notes ?? [],
       ));
+      this.details = new Details(
+        { t: this.t, lang: this.lang, socket, href: conversationHref, open: (other) => this.openConversation(other) },
+        conversation,
+      );
       patch(this.threadPane, thread.element);
+      patch(this.detailsSlot, this.details.element);
       this.early.ready(thread);
+      thread.showColleagues(this.present);
       this.renderList();
       if (focus === "heading") thread.heading.focus();
       else if (focus === "row") this.list.querySelector<HTMLElement>(`[data-conversation="${CSS.escape(id)}"]`)?.focus();
+      void socket.viewing(id).catch(() => undefined);
       await thread.markRead();
       this.scheduleRefresh();
     } catch (err) {
-      this.announce(this.t("error", { message: err instanceof Error ? err.message : String(err) }));
+      if (seq !== this.openSeq) return;
+      const message = err instanceof Error ? err.message : String(err);
+      if ((err as { code?: string }).code === "not_found") this.showPlaceholder(this.t("notFound"));
+      else this.announce(this.t("error", { message }));
     }
+  }
+
+  // --- colleagues on the open conversation ------------------------------------------------------
+
+  private onColleague(activity: ColleagueActivity): void {
+    const thread = this.thread;
+    if (!thread || activity.conversation_id !== thread.id || activity.user_id === this.user?.id) return;
+    if (activity.ask) void this.socket?.viewing(thread.id, true).catch(() => undefined);
+    clearTimeout(this.presentTimers.get(activity.user_id));
+    if (!activity.viewing) this.present.delete(activity.user_id);
+    else {
+      this.present.set(activity.user_id, activity.typing);
+      // A lost "stopped typing" must not show forever.
+      if (activity.typing)
+        this.presentTimers.set(
+          activity.user_id,
+          setTimeout(() => {
+            if (this.present.has(activity.user_id)) this.present.set(activity.user_id, false);
+            this.thread?.showColleagues(this.present);
+          }, COLLEAGUE_TYPING_MS),
+        );
+    }
+    thread.showColleagues(this.present);
+  }
+
+  private colleagueLeft(userId: string): void {
+    if (this.present.delete(userId)) this.thread?.showColleagues(this.present);
+  }
+
+  private clearColleagues(): void {
+    for (const timer of this.presentTimers.values()) clearTimeout(timer);
+    this.presentTimers.clear();
+    this.present.clear();
   }
 
   // --- keyboard ---------------------------------------------------------------------------------
@@ -548,7 +721,10 @@ export class ConsoleApp {
       event.preventDefault();
       const index = this.rows.findIndex((r) => r.id === thread?.id);
       const next = this.rows[index < 0 ? 0 : index + (event.key === "j" ? 1 : -1)];
-      if (next) void this.select(next.id, "row");
+      if (next) {
+        if (location.pathname !== conversationHref(next.id)) history.pushState(null, "", conversationHref(next.id));
+        void this.select(next.id, "row");
+      }
     } else if (thread && event.key === "a") {
       event.preventDefault();
       void thread.claim();

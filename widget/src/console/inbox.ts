@@ -1,9 +1,11 @@
-/** The inbox list: tabs for the four views and one row per conversation. */
+/** The inbox list: one line of tabs (never wrapping) for the views, one row per conversation. */
 import type { Row, View } from "./agent";
+import { author, visitorLabel, type Naming } from "./authors";
 import { h, patch } from "./dom";
 import type { Strings, Translate } from "./strings";
 import { relative } from "./time";
 
+/** The views, in tab order. Another module may add one (e.g. `bot`) by pushing here. */
 export const VIEWS: [View, keyof Strings][] = [
   ["bot", "botView"],
   ["waiting", "waiting"],
@@ -12,18 +14,16 @@ export const VIEWS: [View, keyof Strings][] = [
   ["closed", "closed"],
 ];
 
-export interface Counts {
-  waiting: number;
-  mine: number;
-  open: number;
-}
+/** Per view: how many conversations, and how many of them have unread messages. */
+export type Counts = Partial<Record<View, { total: number; unread: number }>>;
 
 /** Tab counts and the title badge from the list of all open conversations. */
 export function countOpen(rows: Row[], me: string): Counts & { unread: number } {
+  const tally = (list: Row[]) => ({ total: list.length, unread: list.filter((r) => r.unread > 0).length });
   const mine = rows.filter((r) => r.assigned_agent_id === me);
   const waiting = rows.filter((r) => !r.assigned_agent_id);
   const unread = [...waiting, ...mine].filter((r) => r.unread > 0).length;
-  return { waiting: waiting.length, mine: mine.length, open: rows.length, unread };
+  return { waiting: tally(waiting), mine: tally(mine), open: tally(rows), unread };
 }
 
 export function renderTabs(
@@ -34,7 +34,7 @@ export function renderTabs(
   choose: (view: View, focus: boolean) => void,
 ): void {
   const tabs = VIEWS.map(([view, key]) => {
-    const count = counts && view !== "closed" && view !== "bot" ? counts[view] : undefined;
+    const count = counts?.[view];
     const tab = h(
       "button",
       {
@@ -47,7 +47,22 @@ export function renderTabs(
         tabindex: view === current ? "0" : "-1",
       },
       t(key),
-      count !== undefined ? h("span", { class: "count" }, ` ${count}`) : null,
+      count !== undefined
+        ? h(
+            "span",
+            { class: "count" },
+            ` ${count.total}`,
+            h("span", { class: "sr" }, ` (${t("conversationsInView", { n: count.total })})`),
+          )
+        : null,
+      count?.unread
+        ? h(
+            "span",
+            { class: "badge" },
+            h("span", { "aria-hidden": "true" }, String(count.unread)),
+            h("span", { class: "sr" }, t("unreadInView", { n: count.unread })),
+          )
+        : null,
     );
     tab.addEventListener("click", () => choose(view, false));
     tab.addEventListener("keydown", (event) => {
@@ -60,17 +75,22 @@ export function renderTabs(
     return tab;
   });
   patch(tablist, tabs);
+  tablist.querySelector<HTMLElement>('[aria-selected="true"]')?.scrollIntoView?.({ block: "nearest", inline: "nearest" });
+}
+
+export function rowLabel(t: Translate, row: Row): string {
+  return visitorLabel(t, row.label, row.visitor_ref);
 }
 
 export function renderRows(
   list: HTMLElement,
-  t: Translate,
+  naming: Naming,
   rows: Row[],
   selected: string | undefined,
-  me: string,
-  agentName: (id: string) => string,
+  href: (id: string) => string,
   open: (id: string) => void,
 ): void {
+  const { t, me } = naming;
   if (!rows.length) {
     patch(list, h("li", { class: "empty" }, t("empty")));
     return;
@@ -79,15 +99,15 @@ export function renderRows(
     list,
     rows.map((row) => {
       const preview = row.preview
-        ? `${t(row.preview.sender === "visitor" ? "visitor" : row.preview.sender === "bot" ? "botView" : "agent")}: ${row.preview.text}`
+        ? `${author(naming, row.preview.sender, row.preview.agent_id)}: ${row.preview.text}`
         : "";
       const assigned = row.assigned_agent_id
-        ? t("assignedTo", { name: row.assigned_agent_id === me ? t("you") : agentName(row.assigned_agent_id) })
+        ? t("assignedTo", { name: row.assigned_agent_id === me ? t("you") : naming.agentName(row.assigned_agent_id) })
         : "";
-      const button = h(
-        "button",
+      const link = h(
+        "a",
         {
-          type: "button",
+          href: href(row.id),
           class: "row",
           "data-key": row.id,
           "data-conversation": row.id,
@@ -96,7 +116,7 @@ export function renderRows(
         h(
           "span",
           { class: "line" },
-          h("span", { class: "label" }, row.label),
+          h("span", { class: "label" }, rowLabel(t, row)),
           row.unread > 0
             ? h(
                 "span",
@@ -108,12 +128,21 @@ export function renderRows(
           h("time", { datetime: row.last_activity_at }, relative(row.last_activity_at, t)),
         ),
         h("span", { class: "preview" }, preview),
-        assigned || row.offline
-          ? h("span", { class: "meta" }, [assigned, row.offline ? t("offlineTag") : ""].filter(Boolean).join(" · "))
+        assigned || row.offline || row.labels?.length
+          ? h(
+              "span",
+              { class: "meta" },
+              [assigned, row.offline ? t("offlineTag") : ""].filter(Boolean).join(" · "),
+              (row.labels ?? []).map((label) => h("span", { class: "chip" }, label)),
+            )
           : null,
       );
-      button.addEventListener("click", () => open(row.id));
-      return h("li", {}, button);
+      link.addEventListener("click", (event) => {
+        if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return; // a new tab
+        event.preventDefault();
+        open(row.id);
+      });
+      return h("li", {}, link);
     }),
   );
 }

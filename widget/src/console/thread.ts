@@ -1,10 +1,12 @@
-/** The open conversation: history, typing indicator, reply box with canned responses, actions, details. */
-import { AckError, type AgentSocket, type Message, type Opened, type Summary } from "./agent";
+/** The open conversation: history with internal notes, typing indicators, the reply box (reply or
+ * internal note) with canned responses, and the actions. The details pane is `details.ts`. */
+import { AckError, type AgentSocket, type Message, type Note, type Opened, type Summary } from "./agent";
 import type { Canned } from "./api";
+import { author } from "./authors";
 import { h, Notice, patch, uid } from "./dom";
 import { emailReplyButton } from "./emailreply";
 import type { Translate } from "./strings";
-import { absolute, clock } from "./time";
+import { clock } from "./time";
 
 export interface ThreadContext {
   t: Translate;
@@ -23,15 +25,6 @@ function newClientId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(12)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function safeUrl(raw: string): string | null {
-  try {
-    const url = new URL(raw);
-    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
-  } catch {
-    return null;
-  }
-}
-
 export class Thread {
   readonly element: HTMLElement;
   readonly heading: HTMLHeadingElement;
@@ -39,8 +32,13 @@ export class Thread {
   private readonly typingNote: HTMLElement;
   private readonly assignment: HTMLElement;
   private readonly actions: HTMLElement;
-  private readonly details: HTMLElement;
   private readonly status = new Notice();
+  private readonly colleagues = h("p", { class: "colleagues", role: "status" });
+  private readonly composerLabel: HTMLLabelElement;
+  private readonly composerHint: HTMLElement;
+  private readonly sendButton: HTMLButtonElement;
+  private readonly form: HTMLFormElement;
+  private mode: "reply" | "note" = "reply";
   readonly composer: HTMLTextAreaElement;
   private readonly suggestions: HTMLUListElement;
   private readonly ids = new Set<string>();
@@ -57,6 +55,7 @@ export class Thread {
     opened: Opened,
     label: string,
     messages: Message[],
+    notes: Note[] = [],
   ) {
     const { t } = ctx;
     this.summary = opened;
@@ -78,15 +77,30 @@ export class Thread {
       autocomplete: "off",
     });
     this.suggestions = h("ul", { id: listId, class: "suggestions", role: "listbox", "aria-label": t("cannedList"), hidden: true });
-    const send = h("button", { type: "submit", class: "primary" }, t("send"));
-    const form = h(
+    this.sendButton = h("button", { type: "submit", class: "primary" }, t("send"));
+    this.composerLabel = h("label", { for: composerId }, t("reply"));
+    this.composerHint = h("p", { id: hintId, class: "hint" }, t("replyHint"));
+    const modeName = uid("mode");
+    const modes = h(
+      "fieldset",
+      { class: "modes" },
+      h("legend", { class: "sr" }, t("composeMode")),
+      (["reply", "note"] as const).map((mode) => {
+        const id = uid("mode");
+        const radio = h("input", { type: "radio", name: modeName, id, value: mode, checked: mode === "reply" });
+        radio.addEventListener("change", () => this.setMode(mode));
+        return h("span", { class: `mode ${mode}` }, radio, h("label", { for: id }, mode === "reply" ? t("replyMode") : t("noteMode")));
+      }),
+    );
+    this.form = h(
       "form",
       { class: "composer" },
-      h("label", { for: composerId }, t("reply")),
+      modes,
+      this.composerLabel,
       this.composer,
       this.suggestions,
-      h("p", { id: hintId, class: "hint" }, t("replyHint")),
-      send,
+      this.composerHint,
+      this.sendButton,
       ...emailReplyButton(opened, {
         lang: ctx.lang,
         socket: ctx.socket,
@@ -99,32 +113,74 @@ export class Thread {
         failed: (err) => this.fail(err),
       }),
     );
-    form.addEventListener("submit", (event) => {
+    this.form.addEventListener("submit", (event) => {
       event.preventDefault();
       void this.send();
     });
     this.composer.addEventListener("keydown", (event) => this.onKey(event));
     this.composer.addEventListener("input", () => this.onInput());
     this.composer.addEventListener("blur", () => this.stopTyping());
-    this.details = h("section", { class: "details", "aria-labelledby": "details-title" });
-    this.renderDetails(opened);
 
     this.element = h(
-      "div",
-      { class: "thread-inner" },
-      h(
-        "section",
-        { class: "conversation", "aria-labelledby": "thread-title" },
-        h("header", { class: "thread-head" }, this.heading, this.assignment, this.actions),
-        this.status.element,
-        h("div", { class: "log", role: "log", "aria-label": t("history"), tabindex: "0" }, this.log),
-        this.typingNote,
-        form,
-      ),
-      this.details,
+      "section",
+      { class: "conversation", "aria-labelledby": "thread-title" },
+      h("header", { class: "thread-head" }, this.heading, this.assignment, this.actions),
+      this.status.element,
+      h("div", { class: "log", role: "log", "aria-label": t("history"), tabindex: "0" }, this.log),
+      this.typingNote,
+      this.colleagues,
+      this.form,
     );
-    for (const message of messages) this.append(message);
+    const entries: [string, () => void][] = [
+      ...messages.map((m): [string, () => void] => [m.created_at, () => this.append(m)]),
+      ...notes.map((n): [string, () => void] => [n.created_at, () => this.appendNote(n)]),
+    ];
+    entries.sort((a, b) => a[0].localeCompare(b[0]));
+    for (const [, add] of entries) add();
     this.update(opened);
+  }
+
+  private setMode(mode: "reply" | "note"): void {
+    const { t } = this.ctx;
+    this.stopTyping();
+    this.mode = mode;
+    this.form.classList.toggle("note-mode", mode === "note");
+    this.composerLabel.textContent = mode === "note" ? t("noteMode") : t("reply");
+    this.composerHint.textContent = mode === "note" ? t("noteHint") : t("replyHint");
+    this.sendButton.textContent = mode === "note" ? t("addNote") : t("send");
+    this.refreshComposer();
+  }
+
+  /** A note can be added to a closed conversation; a reply cannot. */
+  private refreshComposer(): void {
+    this.composer.disabled = this.mode === "reply" && this.summary.status === "closed";
+  }
+
+  /** An internal note (ours, or a colleague's live): shown once, marked as internal. */
+  appendNote(note: Note): boolean {
+    if (this.ids.has(note.id)) return false;
+    this.ids.add(note.id);
+    const { t, lang } = this.ctx;
+    this.log.appendChild(
+      h(
+        "li",
+        { class: "msg note" },
+        h("span", { class: "who" }, t("noteBy", { name: author(this.ctx, "agent", note.author_id) }) + ": "),
+        h("span", { class: "text" }, note.unreadable ? t("unreadableText") : note.text),
+        h("time", { datetime: note.created_at }, clock(note.created_at, lang)),
+      ),
+    );
+    this.log.parentElement?.scrollTo?.({ top: this.log.scrollHeight });
+    return true;
+  }
+
+  /** Who else shows this conversation now, and whether they are typing (from `colleague` events). */
+  showColleagues(present: Map<string, boolean>): void {
+    const { t } = this.ctx;
+    const lines = [...present].map(([userId, typing]) =>
+      t(typing ? "typingNow" : "viewingNow", { name: this.ctx.agentName(userId) }),
+    );
+    this.colleagues.textContent = lines.join(" · ");
   }
 
   get id(): string {
@@ -136,20 +192,13 @@ export class Thread {
     if (this.ids.has(message.id)) return false;
     this.ids.add(message.id);
     const { t, lang } = this.ctx;
-    const who =
-      message.sender === "visitor"
-        ? t("visitor")
-        : message.sender === "bot"
-          ? t("botSender", { name: message.bot?.name ?? t("botView") })
-          : message.agent_id === this.ctx.me
-            ? t("youSender")
-            : this.ctx.agentName(message.agent_id ?? "");
+    const who = author(this.ctx, message.sender, message.agent_id, message.bot?.name);
     this.log.appendChild(
       h(
         "li",
         { class: `msg ${message.sender}` },
         h("span", { class: "who" }, who + ": "),
-        h("span", { class: "text" }, message.unreadable ? "[unreadable]" : message.text),
+        h("span", { class: "text" }, message.unreadable ? t("unreadableText") : message.text),
         message.buttons?.length
           ? h(
               "ul",
@@ -189,8 +238,7 @@ export class Thread {
           ? t("assignedTo", { name: assigned === this.ctx.me ? t("you") : this.ctx.agentName(assigned) })
           : t("unassigned");
     const closed = summary.status === "closed";
-    // A reply while the bot answers takes the conversation over, as "Take over" does.
-    this.composer.disabled = closed;
+    this.refreshComposer();
     // Sent once, live, when the visitor ends the chat with "forget this device".
     const left = (summary as Summary & { visitor_left?: boolean }).visitor_left === true;
     if (closed) this.status.success(left ? t("visitorLeft") : t("closedNote"));
@@ -243,34 +291,6 @@ export class Thread {
       buttons.push(reopen);
     }
     patch(this.actions, buttons);
-  }
-
-  private renderDetails(opened: Opened): void {
-    const { t, lang } = this.ctx;
-    const v = opened.visitor;
-    const url = v.page_url ? safeUrl(v.page_url) : null;
-    const item = (term: string, value: Node | string | undefined | null): HTMLElement[] => [
-      h("dt", {}, term),
-      h("dd", {}, value || t("notGiven")),
-    ];
-    patch(
-      this.details,
-      h("h2", { id: "details-title" }, t("details")),
-      h(
-        "dl",
-        {},
-        item(t("name"), v.name),
-        item(t("email"), v.email),
-        item(t("language_"), v.language),
-        item(
-          t("pageUrl"),
-          url ? h("a", { href: url, rel: "noopener noreferrer", target: "_blank" }, v.page_url ?? "") : v.page_url,
-        ),
-        item(t("startedAt"), h("time", { datetime: opened.created_at }, absolute(opened.created_at, lang))),
-        item(t("noticeVersion"), opened.notice_version),
-        item(t("offline"), opened.offline ? t("yes") : t("no")),
-      ),
-    );
   }
 
   setTyping(on: boolean, forMs: number = TYPING_SHOWN_MS): void {
@@ -329,8 +349,8 @@ export class Thread {
     this.composer.value = "";
     this.closeSuggestions();
     try {
-      const { message } = await this.ctx.socket.reply(this.id, newClientId(), text);
-      this.received(message);
+      if (this.mode === "note") this.appendNote((await this.ctx.socket.note(this.id, text)).note);
+      else this.received((await this.ctx.socket.reply(this.id, newClientId(), text)).message);
     } catch (err) {
       this.composer.value = text; // nothing is lost: the agent can send it again
       this.fail(err);
@@ -343,7 +363,7 @@ export class Thread {
     else this.closeSuggestions();
     if (!this.typingSent && this.composer.value) {
       this.typingSent = true;
-      void this.ctx.socket.typing(this.id, true).catch(() => undefined);
+      void this.ctx.socket.typing(this.id, true, this.mode === "note").catch(() => undefined);
     }
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
@@ -353,7 +373,7 @@ export class Thread {
     clearTimeout(this.idleTimer);
     if (!this.typingSent) return;
     this.typingSent = false;
-    void this.ctx.socket.typing(this.id, false).catch(() => undefined);
+    void this.ctx.socket.typing(this.id, false, this.mode === "note").catch(() => undefined);
   }
 
   private onKey(event: KeyboardEvent): void {
