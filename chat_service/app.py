@@ -14,8 +14,9 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
-from chat_service.api import admin, health, openapi, privacy, session, webhooks, wellknown
+from chat_service.api import admin, attachments, health, openapi, privacy, session, webhooks, wellknown
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
+from chat_service.attachments import Attachments
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys, KeyRingError, KeyRingSource
@@ -154,6 +155,7 @@ def create_app(settings: Settings) -> web.Application:
             console_headers_middleware,
             errors_middleware,
             socket_credentials_middleware,
+            attachments.preflight_middleware,
         ],
         client_max_size=64 * 1024,
     )
@@ -172,6 +174,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(openapi.routes)
     app.add_routes(wellknown.routes)
     app.add_routes(webhooks.routes)
+    app.add_routes(attachments.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(database_context)
     app.cleanup_ctx.append(pipeline_context)
@@ -239,17 +242,18 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
     outbox = Outbox(db, retention=timedelta(days=settings.outbox_retention_days), mail=mail_route(app))
     await outbox.refresh()
     app[PIPELINE].on_deliveries(outbox.notify)
+    conversations = Conversations(
+        db,
+        keys,
+        resume_days=settings.resume_token_days,
+        hmac_keys=hmac_keys,
+        pipeline=app[PIPELINE],
+        outbox=outbox,
+    )
     app[SERVICES] = Services(
         settings=settings,
         db=db,
-        conversations=Conversations(
-            db,
-            keys,
-            resume_days=settings.resume_token_days,
-            hmac_keys=hmac_keys,
-            pipeline=app[PIPELINE],
-            outbox=outbox,
-        ),
+        conversations=conversations,
         accounts=Accounts(
             db,
             idle_minutes=settings.session_idle_minutes,
@@ -269,6 +273,12 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         ),
         outbox=outbox,
         webhooks=Webhooks(db, keys, outbox, allowed_regions=settings.allowed_regions, dev=settings.dev),
+        attachments=Attachments(
+            db,
+            conversations,
+            max_bytes=settings.attachment_max_bytes,
+            max_pixels=settings.attachment_max_pixels,
+        ),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     try:

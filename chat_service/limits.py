@@ -40,6 +40,7 @@ class LimitSettings:
     typing_per_second: int
     connections_per_address: int
     conversations_per_hour: int
+    uploads_per_hour: int = 30
 
 
 def retry_seconds(delay: float) -> int:
@@ -148,18 +149,29 @@ class AddressLimits:
 
     async def new_conversation(self, key: str | None) -> None:
         """Count a conversation about to start; refuse it once the address's hourly budget is spent."""
+        await self._hourly(
+            "conv",
+            key,
+            self._settings.conversations_per_hour,
+            "Too many new conversations from your network; please try again later.",
+        )
+
+    async def upload(self, key: str | None) -> None:
+        """Count a file a visitor attaches; refuse it once the address's hourly budget is spent."""
+        await self._hourly(
+            "upload", key, self._settings.uploads_per_hour, "Too many files from your network; please try again later."
+        )
+
+    async def _hourly(self, kind: str, key: str | None, limit: int, message: str) -> None:
         if key is None:
             return
         now = self._clock()
         period = CONVERSATION_WINDOW.total_seconds()
         start = math.floor(now.timestamp() / period) * period
         ends = datetime.fromtimestamp(start + period, UTC)
-        count = await self._counter.hit(f"conv:{key}:{int(start)}", ends)
-        if count > self._settings.conversations_per_hour:
-            raise RateLimited(
-                retry_seconds((ends - now).total_seconds()),
-                "Too many new conversations from your network; please try again later.",
-            )
+        count = await self._counter.hit(f"{kind}:{key}:{int(start)}", ends)
+        if count > limit:
+            raise RateLimited(retry_seconds((ends - now).total_seconds()), message)
 
 
 ADDRESS_LIMITS = web.AppKey("address_limits", AddressLimits)
@@ -172,6 +184,7 @@ def limit_settings(app: web.Application) -> LimitSettings:
         typing_per_second=s.limit_typing_per_second,
         connections_per_address=s.limit_connections_per_address,
         conversations_per_hour=s.limit_conversations_per_hour,
+        uploads_per_hour=s.limit_uploads_per_hour,
     )
 
 

@@ -41,6 +41,19 @@ class Conversation:
     pseudonymised_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class AttachmentRef:
+    """The file a message carries (see storage/attachments.py). Its id, content type and size are
+    kept in clear to serve it; its name is personal data: ciphertext under the conversation's key,
+    empty once pseudonymisation removed the file (`removed`)."""
+
+    id: str
+    type: str
+    size: int
+    name: bytes
+    removed: bool = False
+
+
 @dataclass
 class Message:
     id: str
@@ -51,6 +64,7 @@ class Message:
     text: bytes
     text_length: int
     agent_id: str | None = None
+    attachment: AttachmentRef | None = None
 
 
 @dataclass

@@ -8,6 +8,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
+from chat_service.attachments import Attachments
 from chat_service.audit import AuditLog
 from chat_service.conversations import Conversations
 from chat_service.crypto import HmacKeys
@@ -35,6 +36,7 @@ class Services:
     privacy: DataSubjectRequests
     outbox: Outbox
     webhooks: Webhooks
+    attachments: Attachments
 
 
 SETTINGS = web.AppKey("settings", Settings)

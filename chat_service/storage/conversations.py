@@ -12,6 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from chat_service.errors import NotFound
 from chat_service.models import Conversation, ConversationStatus, Message
+from chat_service.storage.attachments import attachment_fields, attachment_from_doc
 from chat_service.storage.database import translate_errors
 
 
@@ -78,6 +79,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "text": message.text,
         "text_length": message.text_length,
         "agent_id": message.agent_id,
+        **attachment_fields(message.attachment),
     }
 
 
@@ -91,6 +93,7 @@ def _message_from_doc(doc: dict[str, Any]) -> Message:
         text=bytes(doc["text"]),
         text_length=doc["text_length"],
         agent_id=doc.get("agent_id"),
+        attachment=attachment_from_doc(doc.get("attachment")),
     )
 
 

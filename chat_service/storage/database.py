@@ -76,6 +76,7 @@ class Database:
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
+        from chat_service.storage.attachments import AttachmentStore
         from chat_service.storage.audit import AuditStore
         from chat_service.storage.batches import BatchStore
         from chat_service.storage.bulk import BulkLoader
@@ -106,6 +107,7 @@ class Database:
         self.batches = BatchStore(self.client, self.db)
         self.outbox = OutboxStore(self.client, self.db)
         self.webhook_endpoints = EndpointStore(self.db)
+        self.attachments = AttachmentStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -150,6 +152,7 @@ class Database:
         await self.endings.ensure_indexes()
         await self.rate_counters.ensure_indexes()
         await self.outbox.ensure_indexes()
+        await self.attachments.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
+from chat_service.storage.attachments import attachment_fields, delete_files
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 from chat_service.storage.erasures import ended_doc
@@ -270,6 +271,8 @@ class RetentionStore:
                 await self._db.messages.insert_many(new_messages, session=session)
             checkpoint("pseudonymise.texts_written")
             for chunk in _chunks(ids):
+                # Attached files go: their messages keep only the kind and size (see pseudonymise).
+                await delete_files(self._db, chunk, session)
                 await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
 
@@ -316,7 +319,14 @@ class RetentionStore:
                     continue
                 for doc in docs:
                     text = texts[doc["_id"]]
-                    new_messages.append({**doc, "text": text.text, "text_length": text.text_length})
+                    new_messages.append(
+                        {
+                            **doc,
+                            "text": text.text,
+                            "text_length": text.text_length,
+                            **attachment_fields(text.message.attachment),
+                        }
+                    )
             if not ok:
                 return set()
             ids = sorted(ok)
@@ -372,6 +382,7 @@ class RetentionStore:
             await self._db.conversation_endings.insert_one(ended_doc(ids, "erased", datetime.now(UTC)), session=session)
             deleted = 0
             for chunk in _chunks(ids):
+                await delete_files(self._db, chunk, session)
                 await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
                 deleted += (
                     await self._db.conversations.delete_many({"_id": {"$in": chunk}}, session=session)

@@ -3,6 +3,7 @@
  * is online (a stateless request) and connects only when the visitor sends a message.
  */
 import type { Mount, WidgetController } from "../types";
+import { attachButton, setup, upload } from "./attach";
 import { ChatSession, type Profile } from "./session";
 import { STRINGS } from "./strings";
 import { CSS } from "./styles";
@@ -67,7 +68,7 @@ export const mount: Mount = (ctx): WidgetController => {
     },
     reset() {
       view.clear();
-      view.forget.hidden = true;
+      view.forget.hidden = attach.hidden = true;
       view.notice.text.hidden = false;
       say(s.forgotten);
     },
@@ -75,8 +76,15 @@ export const mount: Mount = (ctx): WidgetController => {
 
   const started = (): boolean => !view.forget.hidden;
 
+  setup(ctx.origin, () => session.token);
+  const [fileInput, attach] = attachButton(s.attach, (file) =>
+    upload(file).then((m) => view.show(m, "delivered"), () => say(s.fileFailed)),
+  );
+  view.composer.insertBefore(fileInput, view.composer.lastChild);
+  view.composer.insertBefore(attach, view.composer.lastChild);
+
   function startConversation(): void {
-    view.forget.hidden = !session.token;
+    view.forget.hidden = attach.hidden = !session.token;
     // The notice is about what happens before contact; once there is a conversation it only
     // takes room (the privacy link stays).
     view.notice.text.hidden = !!session.token;

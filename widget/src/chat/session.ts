@@ -4,6 +4,7 @@
  * client_id after a reconnect (the server stores each client_id once).
  */
 import { io, type Socket } from "socket.io-client";
+import type { FileRef } from "./attach";
 
 export interface ChatMessage {
   id: string;
@@ -12,6 +13,7 @@ export interface ChatMessage {
   client_id?: string;
   text: string;
   created_at: string;
+  attachment?: FileRef;
 }
 
 export interface Profile {

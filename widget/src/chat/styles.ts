@@ -20,6 +20,7 @@ a{color:#0b4fa8}
 .g.v{align-self:flex-end;align-items:flex-end}
 .t{margin:0;padding:8px 12px;border-radius:14px;background:#eef0f3;white-space:pre-wrap;overflow-wrap:anywhere}
 .v .t{background:var(--c);color:var(--f)}
+.v .t a{color:inherit}
 .i{margin:2px 4px 0;font-size:12px;color:#4a4a4f}
 .e .i{color:#b3261e}
 .s{margin:0;padding:0 16px;font-size:13px;color:#4a4a4f}

@@ -1,4 +1,5 @@
 /** The panel's DOM. Message text only ever becomes a Text node: never HTML. */
+import { fileLink } from "./attach";
 import type { ChatMessage } from "./session";
 import type { Strings } from "./strings";
 
@@ -94,7 +95,7 @@ export function buildView(s: Strings, lang: string, left: boolean) {
     const row = h(
       "div",
       { class: own ? "g v" : "g a" },
-      h("p", { class: "t" }, h("span", { class: "r" }, (own ? s.you : s.agent) + ": "), m.text),
+      h("p", { class: "t" }, h("span", { class: "r" }, (own ? s.you : s.agent) + ": "), m.attachment ? fileLink(m.attachment) : m.text),
       info,
     );
     rows.set(key, row);

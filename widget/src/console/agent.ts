@@ -1,5 +1,6 @@
 /** The `/agent` Socket.IO connection: typed calls that resolve with the ack or throw its error. */
 import { io, type Socket } from "socket.io-client";
+import type { FileRef } from "./attachments";
 
 export type View = "waiting" | "mine" | "open" | "closed";
 
@@ -29,6 +30,7 @@ export interface Message {
   created_at: string;
   agent_id: string | null;
   unreadable?: boolean;
+  attachment?: FileRef;
 }
 
 export interface Opened extends Summary {

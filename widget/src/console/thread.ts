@@ -1,6 +1,7 @@
 /** The open conversation: history, typing indicator, reply box with canned responses, actions, details. */
 import { AckError, type AgentSocket, type Message, type Opened, type Summary } from "./agent";
 import type { Canned } from "./api";
+import { attachControl, fileView } from "./attachments";
 import { h, Notice, patch, uid } from "./dom";
 import type { Translate } from "./strings";
 import { absolute, clock } from "./time";
@@ -85,6 +86,7 @@ export class Thread {
       this.composer,
       this.suggestions,
       h("p", { id: hintId, class: "hint" }, t("replyHint")),
+      attachControl(opened.id, ctx.lang, (m) => this.received(m), (text) => this.status.failure(text)),
       send,
     );
     form.addEventListener("submit", (event) => {
@@ -135,7 +137,11 @@ export class Thread {
         "li",
         { class: `msg ${message.sender}` },
         h("span", { class: "who" }, who + ": "),
-        h("span", { class: "text" }, message.unreadable ? "[unreadable]" : message.text),
+        h(
+          "span",
+          { class: "text" },
+          message.attachment ? fileView(message.attachment, lang) : message.unreadable ? "[unreadable]" : message.text,
+        ),
         h("time", { datetime: message.created_at }, clock(message.created_at, lang)),
       ),
     );
