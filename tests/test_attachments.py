@@ -32,6 +32,7 @@ AGENT = "files-agent@example.eu"
 SITE_ORIGIN = "https://shop.example.eu"
 OTHER_ORIGIN = "https://evil.example.net"
 CANARY = "CANARY-Bakker-7731"
+PDF_CANARY = "CANARYBakker7731"  # pypdf escapes '-' in PDF strings
 
 
 @pytest.fixture(scope="module")
@@ -376,15 +377,15 @@ async def test_gps_position_and_other_metadata_are_stripped_from_photos(live: Se
 
 
 async def test_nothing_of_a_file_is_readable_at_rest(live: ServerProcess, chat: Chat) -> None:
-    document = pdf(text=CANARY)
-    assert CANARY.encode() in document
-    sent = await upload(live, chat.id, document, f"{CANARY}.pdf", token=chat.token)
+    document = pdf(text=PDF_CANARY)
+    assert PDF_CANARY.encode() in document
+    sent = await upload(live, chat.id, document, f"{PDF_CANARY}.pdf", token=chat.token)
     assert sent.status == 201
     db = live.db()
     assert db.attachment_chunks.count_documents({"conversation_id": chat.id}) >= 1
     stored = b"".join(bson.encode(doc) for name in db.list_collection_names() for doc in db[name].find())
-    assert CANARY.encode() not in stored and CANARY.lower().encode() not in stored.lower()
-    assert CANARY not in live.logs()
+    assert PDF_CANARY.encode() not in stored and PDF_CANARY.lower().encode() not in stored.lower()
+    assert PDF_CANARY not in live.logs()
 
 
 async def test_swapped_dropped_or_altered_chunks_fail_their_integrity_check(live: ServerProcess, chat: Chat) -> None:

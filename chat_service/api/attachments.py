@@ -14,6 +14,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -181,7 +182,8 @@ async def read_upload(request: web.Request, max_bytes: int) -> tuple[AttachmentF
             if not isinstance(part, BodyPartReader):
                 raise InvalidInput("Nested multipart bodies are not accepted.")
             if part.name == "file" and data is None:
-                name = part.filename
+                # Browsers escape '"', CR and LF as %22, %0D, %0A (HTML's form encoding); some clients all.
+                name = unquote(part.filename) if part.filename else None
                 data = await _read_part(part, max_bytes, too_large)
             elif part.name in AttachmentForm.model_fields and part.name not in fields:
                 field_too_long = InvalidInput(f"'{part.name}' is too long.", details={"field": part.name})
