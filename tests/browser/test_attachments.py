@@ -57,13 +57,14 @@ async def test_visitor_and_agent_exchange_a_photo_and_a_pdf(
     agent = await sign_in(browser, chat, agent_account)
     await visit.load()
     await visit.open_widget()
-    attach = visit.page.get_by_role("button", name="Attach image or PDF")
+    attach = visit.page.get_by_label("Attach file")  # the file input the "+" button labels
     await expect(attach).to_be_hidden()  # before contact there is no conversation to attach to
     await visit.send("Here is a photo of the damage")
     await expect(visit.page.get_by_text("Delivered")).to_be_visible()
 
+    await expect(attach).to_be_attached()
     async with visit.page.expect_file_chooser() as chosen:
-        await attach.click()
+        await visit.page.locator("[data-chat-service] label.k").click()
     await (await chosen.value).set_files({"name": "damage.jpg", "mimeType": "image/jpeg", "buffer": photo()})
     await expect(visit.page.get_by_role("link", name="damage.jpg")).to_be_visible()
 

@@ -1,6 +1,6 @@
 /**
- * Files in the chat: the attach button (a hidden file input) and a download link per file. The
- * conversation token travels in a header, never in a URL.
+ * Files in the chat: the attach button and a link that downloads a file.
+ * The conversation token travels in a header, never in a URL.
  */
 import type { ChatMessage } from "./session";
 import { h } from "./view";
@@ -13,54 +13,44 @@ export interface FileRef {
 }
 
 let api = "";
-let token: () => string | null = () => null;
+let token: () => string | null;
 
 /** The chat server and where the conversation token is kept. */
-export function setup(origin: string, tokenOf: () => string | null): void {
+export const setup = (origin: string, tokenOf: () => string | null): void => {
   api = origin + "/api/";
   token = tokenOf;
-}
+};
 
-const auth = () => ({ Authorization: "Bearer " + token() });
+const call = (path: string, init?: RequestInit): Promise<Response> =>
+  fetch(api + path, { ...init, headers: { Authorization: "Bearer " + token() } }).then((r) =>
+    r.ok ? r : Promise.reject(),
+  );
 
-/** A link that fetches the file with the token on first click, then saves it under its name. */
-export function fileLink(file: FileRef): HTMLElement {
-  const link = h("a", { href: "#", download: file.name }, file.name);
+/** Fetched with the token when clicked, then saved under its name. */
+export const fileLink = (file: FileRef): HTMLElement => {
+  const link = h("a", { href: "#" }, file.name);
   link.onclick = (event) => {
-    if (link.href.startsWith("blob:")) return;
     event.preventDefault();
-    fetch(api + "attachments/" + file.id, { headers: auth() })
-      .then((r) => (r.ok ? r.blob() : Promise.reject()))
-      .then((blob) => {
-        link.href = URL.createObjectURL(blob);
-        link.click();
-      }, Boolean);
+    call("attachments/" + file.id)
+      .then((r) => r.blob())
+      .then((blob) => h("a", { href: URL.createObjectURL(blob), download: file.name }).click());
   };
   return link;
-}
+};
 
-/** The attach button and its hidden file input; `chosen` gets the file the visitor picked. */
-export function attachButton(label: string, chosen: (file: File) => void): HTMLElement[] {
-  const input = h("input", { type: "file", accept: "image/*,application/pdf", hidden: "" });
-  const button = h("button", { type: "button", class: "k", "aria-label": label, title: label, hidden: "" }, "+");
-  button.onclick = () => input.click();
+/** The attach button: a label drawn as a button around a visually hidden (still focusable) file input. */
+export const attachButton = (label: string, chosen: (file: File) => void): HTMLElement => {
+  const input = h("input", { type: "file", accept: "image/*,.pdf", class: "r", "aria-label": label });
   input.onchange = () => {
-    const file = input.files?.[0];
+    if (input.files?.[0]) chosen(input.files[0]);
     input.value = "";
-    if (file) chosen(file);
   };
-  return [input, button];
-}
+  return h("label", { class: "k", hidden: "" }, "+", input);
+};
 
-/** Send a file into the conversation; resolves with the stored message. */
-export async function upload(file: File): Promise<ChatMessage> {
+/** Send a file into the conversation; resolves with the answer, `{conversation_id, message}`. */
+export const upload = (file: File): Promise<{ message: ChatMessage }> => {
   const body = new FormData();
   body.append("file", file);
-  const response = await fetch(`${api}conversations/${token()?.split(".")[0]}/attachments`, {
-    method: "POST",
-    headers: auth(),
-    body,
-  });
-  if (!response.ok) throw response.status;
-  return (await response.json()).message;
-}
+  return call(`conversations/${token()?.split(".")[0]}/attachments`, { method: "POST", body }).then((r) => r.json());
+};

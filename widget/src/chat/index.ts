@@ -77,10 +77,9 @@ export const mount: Mount = (ctx): WidgetController => {
   const started = (): boolean => !view.forget.hidden;
 
   setup(ctx.origin, () => session.token);
-  const [fileInput, attach] = attachButton(s.attach, (file) =>
-    upload(file).then((m) => view.show(m, "delivered"), () => say(s.fileFailed)),
+  const attach = attachButton(s.attach, (file) =>
+    upload(file).then((a) => view.show(a.message, "delivered"), () => say(s.failed)),
   );
-  view.composer.insertBefore(fileInput, view.composer.lastChild);
   view.composer.insertBefore(attach, view.composer.lastChild);
 
   function startConversation(): void {

@@ -27,8 +27,7 @@ const en = {
   unavailable: "The chat is not available right now. Please try again later.",
   closed: "This conversation was closed. Write again to reopen it.",
   wait: "We are a little busy: your message will be sent in {seconds} seconds. No need to send it again.",
-  attach: "Attach image or PDF",
-  fileFailed: "File not sent: images or PDF only, within the size limit.",
+  attach: "Attach file",
 };
 
 export type Strings = typeof en;
@@ -59,8 +58,7 @@ const nl: Strings = {
   unavailable: "De chat is nu niet beschikbaar. Probeer het later opnieuw.",
   closed: "Dit gesprek is gesloten. Schrijf opnieuw om het te heropenen.",
   wait: "Het is even druk: je bericht wordt over {seconds} seconden verstuurd. Je hoeft het niet opnieuw te sturen.",
-  attach: "Afbeelding of pdf toevoegen",
-  fileFailed: "Bestand niet verstuurd: alleen afbeeldingen of pdf, binnen de maximale grootte.",
+  attach: "Bestand bijvoegen",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

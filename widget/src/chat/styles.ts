@@ -30,6 +30,7 @@ label{font-size:13px;font-weight:600}
 input,textarea{box-sizing:border-box;width:100%;border:1px solid #767676;border-radius:8px;padding:8px;background:#fff}
 textarea{resize:none}
 .k{flex:none;border:0;border-radius:8px;padding:9px 14px;background:var(--c);color:var(--f);font-weight:600}
+.k:focus-within{outline:3px solid #1d1d1f;outline-offset:2px}
 .f{margin:0 12px 10px;border:0;background:none;padding:4px;color:#4a4a4f;font-size:13px;text-decoration:underline}
 .r{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 @media (max-width:480px){.p,.p.left{inset:0;width:auto;height:auto;border-radius:0}.p:not([hidden])~.l{display:none}}
