@@ -16,6 +16,7 @@ from aiohttp import web
 from chat_service.accounts import Accounts
 from chat_service.api import (
     admin,
+    attachments,
     bots,
     health,
     openapi,
@@ -28,6 +29,7 @@ from chat_service.api import (
     wellknown,
 )
 from chat_service.api.middleware import Handler, errors_middleware, hide_server_banner, security_headers_middleware
+from chat_service.attachments import Attachments
 from chat_service.audit import AuditLog
 from chat_service.bots import BotClient, BotRegistry, BotRunner
 from chat_service.bots.admin import BotAdmin
@@ -175,6 +177,7 @@ def create_app(settings: Settings) -> web.Application:
             console_headers_middleware,
             errors_middleware,
             socket_credentials_middleware,
+            attachments.preflight_middleware,
         ],
         client_max_size=64 * 1024,
     )
@@ -197,6 +200,7 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(teams.routes)
     app.add_routes(search.routes)
     app.add_routes(reports.routes)
+    app.add_routes(attachments.routes)
     setup_widget(app, settings)
     app.cleanup_ctx.append(tracing_context)
     app.cleanup_ctx.append(database_context)
@@ -332,6 +336,12 @@ async def services_context(app: web.Application) -> AsyncIterator[None]:
         teams=Teams(db, audit),
         search=Search(db, conversations, hmac_keys, audit),
         reports=Reports(db),
+        attachments=Attachments(
+            db,
+            conversations,
+            max_bytes=settings.attachment_max_bytes,
+            max_pixels=settings.attachment_max_pixels,
+        ),
     )
     heartbeat = asyncio.create_task(presence.run_heartbeat())
     sweeper = asyncio.create_task(bot_runner.run_sweeper())

@@ -28,7 +28,7 @@ from chat_service.errors import (
     StorageUnavailable,
 )
 from chat_service.logging import get_logger
-from chat_service.models import Conversation, ConversationStatus, Message, Sender, User
+from chat_service.models import AttachmentRef, Conversation, ConversationStatus, Message, Sender, User
 from chat_service.outbox.events import HANDED_OVER, STATUS_CHANGED, Outbox
 from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
@@ -74,6 +74,23 @@ class VisitorContext:
 
 
 @dataclass(frozen=True)
+class FileInfo:
+    """A file a message carries, as the domain sees it (its name in clear; see attachments/)."""
+
+    id: str
+    name: str
+    type: str
+    size: int
+    removed: bool = False
+
+    def to_wire(self) -> dict[str, Any]:
+        wire: dict[str, Any] = {"id": self.id, "name": self.name, "type": self.type, "size": self.size}
+        if self.removed:
+            wire["removed"] = True
+        return wire
+
+
+@dataclass(frozen=True)
 class MessageView:
     id: str
     conversation_id: str
@@ -85,6 +102,7 @@ class MessageView:
     unreadable: bool = False
     bot: Mapping[str, str] | None = None
     buttons: tuple[Mapping[str, str], ...] = ()
+    attachment: FileInfo | None = None
 
     def to_wire(self) -> dict[str, Any]:
         wire: dict[str, Any] = {
@@ -102,6 +120,8 @@ class MessageView:
             wire["bot"] = dict(self.bot)
             if self.buttons:
                 wire["buttons"] = [dict(b) for b in self.buttons]
+        if self.attachment is not None:
+            wire["attachment"] = self.attachment.to_wire()
         return wire
 
 
@@ -203,16 +223,18 @@ class Conversations:
         return key
 
     async def data_key(self, conversation_id: str) -> DataKey:
-        """The conversation's data key, for records sealed beside its messages (internal notes)."""
+        """The conversation's data key, for records sealed beside its messages (internal notes, the
+        chunks of its files); NotFound once it is erased."""
         return await self._data_key(conversation_id)
 
     def _view(self, key: DataKey, message: Message) -> MessageView:
         try:
             text, unreadable = key.decrypt(FieldRef("messages", message.id, "text"), message.text), False
+            attachment = self._file(key, message)
         except DecryptionFailed:
             # Tampered, moved or damaged: show the gap rather than hide the whole history.
             log.warning("message_unreadable", conversation_id=message.conversation_id, message_id=message.id)
-            text, unreadable = "", True
+            text, unreadable, attachment = "", True, None
         buttons: tuple[Mapping[str, str], ...] = ()
         if message.buttons is not None:
             try:
@@ -229,9 +251,20 @@ class Conversations:
             message.created_at,
             message.agent_id,
             unreadable,
-            message.bot,
-            buttons,
+            bot=message.bot,
+            buttons=buttons,
+            attachment=attachment,
         )
+
+    @staticmethod
+    def _file(key: DataKey, message: Message) -> FileInfo | None:
+        ref = message.attachment
+        if ref is None:
+            return None
+        if ref.removed:
+            return FileInfo(ref.id, "", ref.type, ref.size, removed=True)
+        name = key.decrypt(FieldRef("messages", message.id, "attachment.name"), ref.name)
+        return FileInfo(ref.id, name, ref.type, ref.size)
 
     def _seal_message(
         self,
@@ -241,6 +274,7 @@ class Conversations:
         client_id: str,
         text: str,
         agent_id: str | None = None,
+        attachment: FileInfo | None = None,
         *,
         bot: Mapping[str, str] | None = None,
         buttons: Sequence[Mapping[str, str]] = (),
@@ -250,6 +284,10 @@ class Conversations:
         if buttons:
             plain = json.dumps([{"title": b["title"], "payload": b["payload"]} for b in buttons])
             sealed_buttons = key.encrypt(FieldRef("messages", message_id, "buttons"), plain)
+        sealed_file = None
+        if attachment is not None:
+            name = key.encrypt(FieldRef("messages", message_id, "attachment.name"), attachment.name)
+            sealed_file = AttachmentRef(attachment.id, attachment.type, attachment.size, name)
         return Message(
             id=message_id,
             conversation_id=conversation_id,
@@ -261,6 +299,7 @@ class Conversations:
             agent_id=agent_id,
             bot=dict(bot) if bot is not None else None,
             buttons=sealed_buttons,
+            attachment=sealed_file,
         )
 
     async def _store(
@@ -398,6 +437,12 @@ class Conversations:
         return Started(conv, view, f"{conv.id}.{secret}", is_new=False)
 
     async def resume(self, token: str) -> tuple[Conversation, list[MessageView]]:
+        conv = await self.by_token(token)
+        await self._db.conversations.extend_resume(conv.id, self._clock() + self._resume)
+        return conv, await self.history(conv.id)
+
+    async def by_token(self, token: str) -> Conversation:
+        """The conversation this resume token opens (valid, not expired, not forgotten)."""
         conversation_id = self.conversation_for_token_format(token)
         conv = await self._db.conversations.get(conversation_id)
         secret = token.partition(".")[2]
@@ -408,8 +453,7 @@ class Conversations:
             or conv.resume_expires_at <= self._clock()
         ):
             raise InvalidToken()
-        await self._db.conversations.extend_resume(conversation_id, self._clock() + self._resume)
-        return conv, await self.history(conversation_id)
+        return conv
 
     @staticmethod
     def conversation_for_token_format(token: str) -> str:
@@ -459,6 +503,26 @@ class Conversations:
         if conv is None:
             raise Conflict("A conversation can be rated once, after it has closed.")
         return conv
+
+    async def send_file(
+        self,
+        conversation_id: str,
+        client_id: str,
+        attachment: FileInfo,
+        *,
+        agent: User | None = None,
+        announce: Announce | None = None,
+    ) -> tuple[MessageView, bool, Conversation | None]:
+        """Store the message that carries a stored file: from the visitor (reopens a closed
+        conversation, as `visitor_send`) or from `agent` (refused once closed, as `agent_reply`)."""
+        if agent is not None and (await self.get(conversation_id)).status == "closed":
+            raise ConversationClosed()
+        key = await self._data_key(conversation_id)
+        sender: Sender = "visitor" if agent is None else "agent"
+        message = self._seal_message(
+            key, conversation_id, sender, client_id, "", agent.id if agent else None, attachment=attachment
+        )
+        return await self._store(key, message, announce)
 
     async def forget(self, conversation_id: str) -> Conversation | None:
         """The visitor's "forget this device": the conversation ends for the visitor.
@@ -532,10 +596,11 @@ class Conversations:
             message = last.get(conv.id)
             if message is not None and key is not None:
                 view_ = self._view(key, message)
+                shown = view_.attachment.name if view_.attachment else view_.text  # a file: its name
                 row["preview"] = {
                     "sender": view_.sender,
                     "agent_id": view_.agent_id,
-                    "text": view_.text[:140],
+                    "text": shown[:140],
                     "created_at": iso(view_.created_at),
                 }
             row["unread"] = max(0, conv.message_count - seen.get(conv.id, 0))

@@ -83,16 +83,26 @@ class DataKey:
         return "DataKey(<hidden>)"
 
     def encrypt(self, ref: FieldRef, plaintext: str) -> bytes:
-        nonce = os.urandom(_NONCE_BYTES)
-        return _FORMAT_V1 + nonce + self._aead.encrypt(nonce, plaintext.encode(), ref.aad())
+        return self.encrypt_bytes(ref, plaintext.encode())
 
     def decrypt(self, ref: FieldRef, blob: bytes) -> str:
+        try:
+            return self.decrypt_bytes(ref, blob).decode()
+        except UnicodeDecodeError as exc:
+            raise DecryptionFailed() from exc
+
+    def encrypt_bytes(self, ref: FieldRef, data: bytes) -> bytes:
+        """Binary data (a chunk of an attached file), bound to `ref` like a text field."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return _FORMAT_V1 + nonce + self._aead.encrypt(nonce, data, ref.aad())
+
+    def decrypt_bytes(self, ref: FieldRef, blob: bytes) -> bytes:
         if len(blob) < 1 + _NONCE_BYTES + 16 or blob[:1] != _FORMAT_V1:
             raise DecryptionFailed()
         nonce, body = blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :]
         try:
-            return self._aead.decrypt(nonce, body, ref.aad()).decode()
-        except (InvalidTag, UnicodeDecodeError) as exc:
+            return self._aead.decrypt(nonce, body, ref.aad())
+        except InvalidTag as exc:
             raise DecryptionFailed() from exc
 
 

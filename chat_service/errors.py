@@ -185,3 +185,11 @@ class RateLimited(ChatError):
         super().__init__(message, details={"retry_after": retry_after})
         self.retry_after = retry_after
         self.limit = limit  # which limit (a metrics label from a fixed set)
+
+
+class UnsupportedFile(ChatError):
+    """An attachment that is not, by its content, one of the accepted kinds (or cannot be read as one)."""
+
+    code = "unsupported_file"
+    http_status = 415
+    default_message = "Only images (JPEG, PNG, WebP, GIF) and PDF files can be attached."

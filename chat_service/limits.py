@@ -41,6 +41,7 @@ class LimitSettings:
     connections_per_address: int
     conversations_per_hour: int
     transcripts_per_hour: int = 3
+    uploads_per_hour: int = 30
 
 
 def retry_seconds(delay: float) -> int:
@@ -151,33 +152,44 @@ class AddressLimits:
 
     async def new_conversation(self, key: str | None) -> None:
         """Count a conversation about to start; refuse it once the address's hourly budget is spent."""
+        await self._hourly(
+            "conv",
+            key,
+            self._settings.conversations_per_hour,
+            "Too many new conversations from your network; please try again later.",
+            "conversations",
+        )
+
+    async def upload(self, key: str | None) -> None:
+        """Count a file a visitor attaches; refuse it once the address's hourly budget is spent."""
+        await self._hourly(
+            "upload",
+            key,
+            self._settings.uploads_per_hour,
+            "Too many files from your network; please try again later.",
+            "uploads",
+        )
+
+    async def _hourly(self, kind: str, key: str | None, limit: int, message: str, metric: str) -> None:
         if key is None:
             return
         now = self._clock()
         period = CONVERSATION_WINDOW.total_seconds()
         start = math.floor(now.timestamp() / period) * period
         ends = datetime.fromtimestamp(start + period, UTC)
-        count = await self._counter.hit(f"conv:{key}:{int(start)}", ends)
-        if count > self._settings.conversations_per_hour:
-            raise RateLimited(
-                retry_seconds((ends - now).total_seconds()),
-                "Too many new conversations from your network; please try again later.",
-                limit="conversations",
-            )
+        count = await self._counter.hit(f"{kind}:{key}:{int(start)}", ends)
+        if count > limit:
+            raise RateLimited(retry_seconds((ends - now).total_seconds()), message, limit=metric)
 
     async def transcript(self, conversation_id: str) -> None:
         """Count a transcript e-mail of a conversation; refuse past the hourly budget (every node)."""
-        now = self._clock()
-        period = CONVERSATION_WINDOW.total_seconds()
-        start = math.floor(now.timestamp() / period) * period
-        ends = datetime.fromtimestamp(start + period, UTC)
-        count = await self._counter.hit(f"transcript:{conversation_id}:{int(start)}", ends)
-        if count > self._settings.transcripts_per_hour:
-            raise RateLimited(
-                retry_seconds((ends - now).total_seconds()),
-                "This transcript was sent too often; please try again later.",
-                limit="transcripts",
-            )
+        await self._hourly(
+            "transcript",
+            conversation_id,
+            self._settings.transcripts_per_hour,
+            "This transcript was sent too often; please try again later.",
+            "transcripts",
+        )
 
 
 ADDRESS_LIMITS = web.AppKey("address_limits", AddressLimits)
@@ -191,6 +203,7 @@ def limit_settings(app: web.Application) -> LimitSettings:
         connections_per_address=s.limit_connections_per_address,
         conversations_per_hour=s.limit_conversations_per_hour,
         transcripts_per_hour=s.limit_transcripts_per_hour,
+        uploads_per_hour=s.limit_uploads_per_hour,
     )
 
 

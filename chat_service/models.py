@@ -57,6 +57,19 @@ class Conversation:
     labels: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class AttachmentRef:
+    """The file a message carries (see storage/attachments.py). Its id, content type and size are
+    kept in clear to serve it; its name is personal data: ciphertext under the conversation's key,
+    empty once pseudonymisation removed the file (`removed`)."""
+
+    id: str
+    type: str
+    size: int
+    name: bytes
+    removed: bool = False
+
+
 @dataclass
 class Message:
     id: str
@@ -71,6 +84,7 @@ class Message:
     # its quick-reply buttons (JSON, encrypted like the text: a bot may echo what the visitor wrote).
     bot: dict[str, str] | None = None
     buttons: bytes | None = None
+    attachment: AttachmentRef | None = None
 
 
 @dataclass

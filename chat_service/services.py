@@ -8,6 +8,7 @@ import socketio
 from aiohttp import web
 
 from chat_service.accounts import Accounts
+from chat_service.attachments import Attachments
 from chat_service.audit import AuditLog
 from chat_service.bots import BotRunner
 from chat_service.bots.admin import BotAdmin
@@ -45,6 +46,7 @@ class Services:
     teams: Teams
     search: Search
     reports: Reports
+    attachments: Attachments
 
 
 SETTINGS = web.AppKey("settings", Settings)

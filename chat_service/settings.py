@@ -111,6 +111,9 @@ class Settings:
     limit_typing_per_second: int = 5
     limit_connections_per_address: int = 20
     limit_conversations_per_hour: int = 30
+    limit_uploads_per_hour: int = 30
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    attachment_max_pixels: int = 40_000_000
     endings_poll_seconds: int = 1
     drain_grace_seconds: int = 20
     metrics_listen: tuple[str, int] | None = None
@@ -232,6 +235,19 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "limit_conversations_per_hour": (
         "CHAT_LIMIT_CONVERSATIONS_PER_HOUR",
         "New conversations one address may start per clock hour (counted across nodes).",
+    ),
+    "limit_uploads_per_hour": (
+        "CHAT_LIMIT_UPLOADS_PER_HOUR",
+        "Files one visitor address may attach per clock hour (counted across nodes).",
+    ),
+    "attachment_max_bytes": (
+        "CHAT_ATTACHMENT_MAX_BYTES",
+        "Largest file (image or PDF) visitors and agents may attach, in bytes (default 10 MiB).",
+    ),
+    "attachment_max_pixels": (
+        "CHAT_ATTACHMENT_MAX_PIXELS",
+        "Most pixels an attached image may have (all frames of an animation together); larger ones are refused "
+        "before they are decoded.",
     ),
     "endings_poll_seconds": (
         "CHAT_ENDINGS_POLL_SECONDS",
@@ -451,6 +467,9 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "limit_typing_per_second": _parse_int(1, 1000),
     "limit_connections_per_address": _parse_int(1, 100_000),
     "limit_conversations_per_hour": _parse_int(1, 1_000_000),
+    "limit_uploads_per_hour": _parse_int(1, 1_000_000),
+    "attachment_max_bytes": _parse_int(1024, 100 * 1024 * 1024),
+    "attachment_max_pixels": _parse_int(10_000, 200_000_000),
     "endings_poll_seconds": _parse_int(1, 600),
     "drain_grace_seconds": _parse_int(5, 600),
     "metrics_listen": _parse_listen,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, WrappedKey
 from chat_service.errors import DecryptionFailed
@@ -71,6 +71,9 @@ def pseudonymise_conversation(
     redactions: Counter[str] = Counter()
     unreadable = 0
     for message in messages:
+        if message.attachment is not None:
+            # The file is deleted; its message keeps the kind and size only, not the name.
+            message = replace(message, attachment=replace(message.attachment, name=b"", removed=True))
         ref = FieldRef("messages", message.id, "text")
         try:
             text = old_key.decrypt(ref, message.text)

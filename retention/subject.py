@@ -8,17 +8,19 @@ window (Art. 33). Every call that reveals or removes data writes an audit event 
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from chat_service.attachments import read_file
 from chat_service.audit import AuditLog
 from chat_service.conversations import csat_view, iso, utcnow
 from chat_service.crypto import DataKey, FieldRef, HmacKeys, KeyRingSource
 from chat_service.errors import DecryptionFailed, InvalidInput, NotFound
-from chat_service.models import Conversation
+from chat_service.models import AttachmentRef, Conversation
 from chat_service.notes import open_note
 from chat_service.outbox.events import Outbox
 from chat_service.storage import Database
@@ -29,7 +31,7 @@ from retention.pseudonymise import decrypt_visitor, subject_pseudonym
 EXPORT_FORMAT = "chat-service/export/v1"
 BREACH_FORMAT = "chat-service/breach-report/v1"
 # Audit actions that mean someone looked at a conversation's contents.
-ACCESS_ACTIONS = frozenset({"conversation.opened", "privacy.exported"})
+ACCESS_ACTIONS = frozenset({"conversation.opened", "privacy.exported", "attachment.downloaded"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ class DataSubjectRequests:
                 entry["text"] = key.decrypt(FieldRef("messages", message.id, "text"), message.text)
             except DecryptionFailed:
                 entry["text"], entry["unreadable"] = None, True
+            if message.attachment is not None:
+                entry["attachment"] = await self._export_file(key, message.id, message.attachment)
             messages.append(entry)
         # Internal notes are personal data about the person too (Art. 15): exported with their author.
         notes = []
@@ -163,6 +167,21 @@ class DataSubjectRequests:
             "retention": self._retention_of(conv),
             "access_log": access,
         }
+
+    async def _export_file(self, key: DataKey | None, message_id: str, ref: AttachmentRef) -> dict[str, Any]:
+        """An attached file: its name, kind, size and content (base64), as far as it is still readable."""
+        entry: dict[str, Any] = {"id": ref.id, "type": ref.type, "size": ref.size}
+        if ref.removed:
+            return {**entry, "removed": True}
+        file = await self._db.attachments.get(ref.id)
+        try:
+            if key is None or file is None:
+                raise DecryptionFailed()
+            entry["name"] = key.decrypt(FieldRef("messages", message_id, "attachment.name"), ref.name)
+            entry["content_base64"] = base64.b64encode(await read_file(self._db, key, file)).decode()
+        except DecryptionFailed:
+            entry["unreadable"] = True
+        return entry
 
     def _retention_of(self, conv: Conversation) -> list[dict[str, Any]]:
         """Which policies apply to this conversation and from when, if nothing else happens in it."""

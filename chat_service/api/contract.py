@@ -18,8 +18,9 @@ from aiohttp import web
 from chat_service.schemas import Body
 
 # none: anyone; user: a signed-in agent or admin; admin: admins only; any_session: a signed-in user
-# even while they must still change their password.
-Access = Literal["none", "user", "admin", "any_session"]
+# even while they must still change their password; visitor_or_user: a conversation's visitor (its
+# token as a bearer token) or a signed-in agent.
+Access = Literal["none", "user", "admin", "any_session", "visitor_or_user"]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PARAM = re.compile(r"\{(\w+)(?::([^{}]*(?:\{[^{}]*\}[^{}]*)*))?\}")
 Handler = Callable[[web.Request], object]
@@ -37,6 +38,8 @@ class Operation:
     ok_status: int = 200
     ok: str = "OK"
     ok_type: str = "application/json"
+    # A multipart/form-data body: these fields plus a binary `file` (instead of a JSON `body`).
+    form: type[Body] | None = None
 
     @property
     def csrf(self) -> bool:
@@ -72,8 +75,9 @@ class ApiRoutes(web.RouteTableDef):
         ok_status: int = 200,
         ok: str = "OK",
         ok_type: str = "application/json",
+        form: type[Body] | None = None,
     ) -> Callable[[Handler], Handler]:
-        operation = Operation(method, path, summary, access, body, query, statuses, ok_status, ok, ok_type)
+        operation = Operation(method, path, summary, access, body, query, statuses, ok_status, ok, ok_type, form)
 
         def register(handler: Handler) -> Handler:
             self.operations.append(operation)

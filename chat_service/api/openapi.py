@@ -9,7 +9,19 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from chat_service.api import admin, bots, health, privacy, reports, search, session, teams, webhooks, wellknown
+from chat_service.api import (
+    admin,
+    attachments,
+    bots,
+    health,
+    privacy,
+    reports,
+    search,
+    session,
+    teams,
+    webhooks,
+    wellknown,
+)
 from chat_service.api.contract import ApiRoutes, Operation
 from chat_service.schemas import MAX_BODY_BYTES, MAX_DEPTH
 from chat_service.schemas.http import WidgetAvailabilityQuery
@@ -48,10 +60,12 @@ def _problem(description: str) -> dict[str, Any]:
 
 def _error_statuses(op: Operation) -> dict[int, str]:
     statuses: dict[int, str] = {}
-    if op.body is not None or op.query is not None:
+    if op.body is not None or op.query is not None or op.form is not None:
         statuses[400] = "invalid_input (the field is named in details)"
     if op.body is not None:
         statuses[413] = f"payload_too_large: the body is over {MAX_BODY_BYTES // 1024} KiB"
+    if op.form is not None:
+        statuses[413] = "payload_too_large: the file is over CHAT_ATTACHMENT_MAX_BYTES"
     if op.path_params:
         statuses[404] = "not_found (also for a malformed id)"
     if op.access != "none":
@@ -73,6 +87,8 @@ def _operation(op: Operation, schemas: Mapping[tuple[Any, Any], dict[str, Any]])
         doc["responses"][str(status)] = _problem(description)
     if op.access != "none":
         doc["security"] = [{"session": [], "csrf": []}] if op.csrf else [{"session": []}]
+    if op.access == "visitor_or_user":
+        doc["security"].append({"visitor_token": []})
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", **({"pattern": p} if p else {})}}
         for name, p in op.path_params.items()
@@ -91,6 +107,14 @@ def _operation(op: Operation, schemas: Mapping[tuple[Any, Any], dict[str, Any]])
             "required": True,
             "content": {"application/json": {"schema": schemas[(op.body, "validation")]}},
         }
+    if op.form is not None:
+        fields = op.form.model_json_schema()
+        schema = {
+            "type": "object",
+            "required": ["file", *fields.get("required", [])],
+            "properties": {"file": {"type": "string", "format": "binary"}, **fields["properties"]},
+        }
+        doc["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
     return doc
 
 
@@ -120,6 +144,11 @@ def build_spec(tables: Iterable[ApiRoutes]) -> dict[str, Any]:
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": "chat_session"},
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+                "visitor_token": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A visitor's conversation token (the widget's resume token).",
+                },
             },
             "schemas": definitions.get("$defs", {}),
         },
@@ -143,6 +172,7 @@ TABLES: tuple[ApiRoutes, ...] = (
     teams.routes,
     search.routes,
     reports.routes,
+    attachments.routes,
     routes,
 )
 SPEC: dict[str, Any] = build_spec(TABLES)

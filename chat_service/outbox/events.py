@@ -199,6 +199,8 @@ class Outbox:
         }
         if message.agent_id is not None:
             data["agent_id"] = message.agent_id
+        if message.attachment is not None:  # the file's name stays out: it is personal data
+            data["attachment"] = {"id": message.attachment.id, "type": message.attachment.type}
         if bot is not None:
             data["bot"] = dict(bot)
         text: str | None = None

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from chat_service.errors import NotFound
 from chat_service.models import Conversation, ConversationStatus, Message
+from chat_service.storage.attachments import attachment_fields, attachment_from_doc
 from chat_service.storage.database import translate_errors
 from chat_service.storage.reports import ReportStore, closed, rated
 
@@ -95,6 +96,7 @@ def message_to_doc(message: Message) -> dict[str, Any]:
         "text": message.text,
         "text_length": message.text_length,
         "agent_id": message.agent_id,
+        **attachment_fields(message.attachment),
     }
     if message.bot is not None:
         doc["bot"] = dict(message.bot)
@@ -115,6 +117,7 @@ def _message_from_doc(doc: dict[str, Any]) -> Message:
         agent_id=doc.get("agent_id"),
         bot=doc.get("bot"),
         buttons=bytes(doc["buttons"]) if doc.get("buttons") is not None else None,
+        attachment=attachment_from_doc(doc.get("attachment")),
     )
 
 

@@ -76,6 +76,7 @@ class Database:
         self.db: AsyncDatabase[dict[str, Any]] = client.get_database(
             name, write_concern=DURABLE, read_concern=ReadConcern("majority")
         )
+        from chat_service.storage.attachments import AttachmentStore
         from chat_service.storage.audit import AuditStore
         from chat_service.storage.batches import BatchStore
         from chat_service.storage.bots import BotStore
@@ -115,6 +116,7 @@ class Database:
         self.bots = BotStore(self.db)
         self.teams = TeamStore(self.db)
         self.reports = ReportStore(self.db)
+        self.attachments = AttachmentStore(self.db)
 
     async def ping(self) -> None:
         try:
@@ -163,6 +165,7 @@ class Database:
         await self.teams.ensure_indexes()
         await self.reports.ensure_indexes()
         await self.notes.ensure_indexes()
+        await self.attachments.ensure_indexes()
 
     async def collection_counts(self) -> dict[str, int]:
         names = await self.db.list_collection_names()

@@ -24,6 +24,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chat_service.crypto import WrappedKey
 from chat_service.models import Conversation, Message
+from chat_service.storage.attachments import attachment_fields, delete_files
 from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc, message_to_doc
 from chat_service.storage.database import DURABLE, translate_errors
 from chat_service.storage.erasures import ended_doc
@@ -274,6 +275,8 @@ class RetentionStore:
             for chunk in _chunks(ids):
                 # Internal notes are working notes for the live case: they go, not redacted.
                 await self._db[NOTES].delete_many({"conversation_id": {"$in": chunk}}, session=session)
+                # Attached files go: their messages keep only the kind and size (see pseudonymise).
+                await delete_files(self._db, chunk, session)
                 await self._db.data_keys.delete_many({"_id": {"$in": chunk}}, session=session)
             await self._db.data_keys.insert_many([data_key_to_doc(i, by_id[i].key, at) for i in ids], session=session)
 
@@ -322,7 +325,14 @@ class RetentionStore:
                 for doc in docs:
                     text = texts[doc["_id"]]
                     kept = {k: v for k, v in doc.items() if k != "buttons"}
-                    new_messages.append({**kept, "text": text.text, "text_length": text.text_length})
+                    new_messages.append(
+                        {
+                            **kept,
+                            "text": text.text,
+                            "text_length": text.text_length,
+                            **attachment_fields(text.message.attachment),
+                        }
+                    )
             if not ok:
                 return set()
             ids = sorted(ok)
@@ -378,6 +388,7 @@ class RetentionStore:
             await self._db.conversation_endings.insert_one(ended_doc(ids, "erased", datetime.now(UTC)), session=session)
             deleted = 0
             for chunk in _chunks(ids):
+                await delete_files(self._db, chunk, session)
                 await self._db.messages.delete_many({"conversation_id": {"$in": chunk}}, session=session)
                 await self._db[NOTES].delete_many({"conversation_id": {"$in": chunk}}, session=session)
                 deleted += (

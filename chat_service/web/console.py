@@ -18,7 +18,7 @@ routes = web.RouteTableDef()
 
 # 'self' in connect-src covers ws(s): to the same host in current browsers (CSP level 3).
 CONSOLE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 )
 

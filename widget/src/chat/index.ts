@@ -3,6 +3,7 @@
  * is online (a stateless request) and connects only when the visitor sends a message.
  */
 import type { Mount, WidgetController } from "../types";
+import { attachButton, setup, upload } from "./attach";
 import { mountBot } from "./bot";
 import { csatForm } from "./csat";
 import { ChatSession, type Profile } from "./session";
@@ -76,7 +77,7 @@ export const mount: Mount = (ctx): WidgetController => {
     },
     reset() {
       view.clear();
-      view.forget.hidden = view.transcript.hidden = true;
+      view.forget.hidden = view.transcript.hidden = attach.hidden = true;
       view.notice.text.hidden = false;
       rating.hidden = true;
       say(s.forgotten);
@@ -88,8 +89,14 @@ export const mount: Mount = (ctx): WidgetController => {
   const started = (): boolean => !view.forget.hidden;
   const bot = mountBot(view, s, session, write, say);
 
+  setup(ctx.origin, () => session.token);
+  const attach = attachButton(s.attach, (file) =>
+    upload(file).then((a) => view.show(a.message, "delivered"), () => say(s.failed)),
+  );
+  view.composer.insertBefore(attach, view.composer.lastChild);
+
   function startConversation(): void {
-    view.forget.hidden = view.transcript.hidden = !session.token;
+    view.forget.hidden = view.transcript.hidden = attach.hidden = !session.token;
     // The notice is about what happens before contact; once there is a conversation it only
     // takes room (the privacy link stays).
     view.notice.text.hidden = !!session.token;

@@ -4,6 +4,7 @@
  * client_id after a reconnect (the server stores each client_id once).
  */
 import { io, type Socket } from "socket.io-client";
+import type { FileRef } from "./attach";
 
 export interface ChatMessage {
   id: string;
@@ -15,6 +16,7 @@ export interface ChatMessage {
   /** Bot messages only: who answered, and the quick replies offered. */
   bot?: { name: string };
   buttons?: { title: string; payload: string }[];
+  attachment?: FileRef;
 }
 
 export interface Profile {

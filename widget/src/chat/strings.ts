@@ -36,6 +36,7 @@ const en = {
   comment: "Comment (optional)",
   stars: "{n} of 5",
   rated: "Thank you for your rating.",
+  attach: "Attach file",
 };
 
 export type Strings = typeof en;
@@ -75,6 +76,7 @@ const nl: Strings = {
   comment: "Opmerking (optioneel)",
   stars: "{n} van 5",
   rated: "Bedankt voor je beoordeling.",
+  attach: "Bestand bijvoegen",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };

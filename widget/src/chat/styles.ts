@@ -20,6 +20,7 @@ a{color:#0b4fa8}
 .g.v{align-self:flex-end;align-items:flex-end}
 .t{margin:0;padding:8px 12px;border-radius:14px;background:#eef0f3;white-space:pre-wrap;overflow-wrap:anywhere}
 .v .t{background:var(--c);color:var(--f)}
+.v .t a{color:inherit}
 .i{margin:2px 4px 0;font-size:12px;color:#4a4a4f}
 .e .i{color:#b3261e}
 .s{margin:0;padding:0 16px;font-size:13px;color:#4a4a4f}
@@ -29,6 +30,7 @@ label{font-size:13px;font-weight:600}
 input,textarea{box-sizing:border-box;width:100%;border:1px solid #767676;border-radius:8px;padding:8px;background:#fff}
 textarea{resize:none}
 .k{flex:none;border:0;border-radius:8px;padding:9px 14px;background:var(--c);color:var(--f);font-weight:600}
+.k:focus-within{outline:3px solid #1d1d1f;outline-offset:2px}
 .f{margin:0 12px 10px;border:0;background:none;padding:4px;color:#4a4a4f;font-size:13px;text-decoration:underline}
 .ai{font-weight:600}
 .qr{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}

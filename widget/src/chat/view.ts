@@ -1,4 +1,5 @@
 /** The panel's DOM. Message text only ever becomes a Text node: never HTML. */
+import { fileLink } from "./attach";
 import { botLabel, quickReplies } from "./bot";
 import type { ChatMessage } from "./session";
 import type { Strings } from "./strings";
@@ -98,7 +99,12 @@ export function buildView(s: Strings, lang: string, left: boolean) {
       "div",
       { class: own ? "g v" : "g a" },
       ...botLabel(m, s),
-      h("p", { class: "t" }, h("span", { class: "r" }, (own ? s.you : m.bot ? s.bot : s.agent) + ": "), m.text),
+      h(
+        "p",
+        { class: "t" },
+        h("span", { class: "r" }, (own ? s.you : m.bot ? s.bot : s.agent) + ": "),
+        m.attachment ? fileLink(m.attachment) : m.text,
+      ),
       info,
       ...quickReplies(m),
     );

@@ -1,5 +1,6 @@
 /** The `/agent` Socket.IO connection: typed calls that resolve with the ack or throw its error. */
 import { io, type Socket } from "socket.io-client";
+import type { FileRef } from "./attachments";
 
 export type View = "bot" | "waiting" | "mine" | "open" | "closed";
 
@@ -35,6 +36,7 @@ export interface Message {
   /** Bot messages: which bot wrote it, and the quick replies it offered. */
   bot?: { name: string; version: string };
   buttons?: { title: string; payload: string }[];
+  attachment?: FileRef;
 }
 
 /** An internal note: between agents only; the server never sends it to the visitor. */

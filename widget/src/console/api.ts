@@ -65,7 +65,7 @@ export class ApiError extends Error {
   }
 }
 
-function csrfToken(): string {
+export function csrfToken(): string {
   const match = document.cookie.match(/(?:^|;\s*)chat_csrf=([^;]*)/);
   return match ? decodeURIComponent(match[1]) : "";
 }
@@ -82,7 +82,7 @@ function send(method: string, path: string, body?: unknown): Promise<Response> {
   });
 }
 
-async function failed(response: Response): Promise<ApiError> {
+export async function failed(response: Response): Promise<ApiError> {
   const data = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   return new ApiError(
     response.status,

@@ -2,6 +2,7 @@
  * internal note) with canned responses, and the actions. The details pane is `details.ts`. */
 import { AckError, type AgentSocket, type Message, type Note, type Opened, type Summary } from "./agent";
 import type { Canned } from "./api";
+import { attachControl, fileView } from "./attachments";
 import { author } from "./authors";
 import { h, Notice, patch, uid } from "./dom";
 import { emailReplyButton } from "./emailreply";
@@ -100,6 +101,7 @@ export class Thread {
       this.composer,
       this.suggestions,
       this.composerHint,
+      attachControl(opened.id, ctx.lang, (m) => this.received(m), (text) => this.status.failure(text)),
       this.sendButton,
       ...emailReplyButton(opened, {
         lang: ctx.lang,
@@ -198,7 +200,11 @@ export class Thread {
         "li",
         { class: `msg ${message.sender}` },
         h("span", { class: "who" }, who + ": "),
-        h("span", { class: "text" }, message.unreadable ? t("unreadableText") : message.text),
+        h(
+          "span",
+          { class: "text" },
+          message.attachment ? fileView(message.attachment, lang) : message.unreadable ? t("unreadableText") : message.text,
+        ),
         message.buttons?.length
           ? h(
               "ul",
