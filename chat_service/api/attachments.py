@@ -37,9 +37,10 @@ from chat_service.logging import get_logger
 from chat_service.models import Conversation, User
 from chat_service.schemas import validate
 from chat_service.schemas.attachments import AttachmentForm
-from chat_service.services import SERVICES, SETTINGS
+from chat_service.services import SERVICES, SETTINGS, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import client_ip
+from chat_service.sockets.fanout import emit_to_agents
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
 
@@ -64,10 +65,10 @@ class Caller:
     conversation: Conversation | None = None
 
 
-def agent_may_see(agent: User, conversation: Conversation) -> bool:
-    """Whether this agent may see this conversation's files: any signed-in agent today. With teams,
-    the same rule as for the conversation itself (its site must be one of the agent's teams')."""
-    return not agent.disabled
+async def agent_may_see(services: Services, agent: User, conversation: Conversation) -> bool:
+    """Whether this agent may see this conversation's files: the same rule as for the conversation
+    itself (its site must be one of the agent's teams'; chat_service/teams.py)."""
+    return not agent.disabled and (await services.teams.scope(agent)).allows(conversation.site_id)
 
 
 def _widget_origin(request: web.Request) -> str | None:
@@ -214,7 +215,7 @@ async def upload(request: web.Request) -> web.Response:
     caller = await _caller(request)
     if caller.agent is not None:
         conversation = await services.conversations.get(conversation_id)
-        if not agent_may_see(caller.agent, conversation):
+        if not await agent_may_see(services, caller.agent, conversation):
             raise NotFound("No such conversation.")
     elif caller.conversation is None or caller.conversation.id != conversation_id:
         raise InvalidToken()
@@ -225,7 +226,7 @@ async def upload(request: web.Request) -> web.Response:
     form, name, data = await read_upload(request, services.attachments.max_bytes)
 
     async def announce(view: MessageView) -> None:
-        await services.sio.emit("message", {"message": agent_message(view)}, room="agents", namespace="/agent")
+        await emit_to_agents(services.sio, "message", {"message": agent_message(view)}, conversation.site_id)
         await services.sio.emit(
             "message",
             {"message": visitor_message(view)},
@@ -242,8 +243,8 @@ async def upload(request: web.Request) -> web.Response:
         announce=announce,
     )
     if reopened is not None:
-        await services.sio.emit(
-            "conversation_updated", {"conversation": summary_to_wire(reopened)}, room="agents", namespace="/agent"
+        await emit_to_agents(
+            services.sio, "conversation_updated", {"conversation": summary_to_wire(reopened)}, reopened.site_id
         )
     message = visitor_message(view) if caller.agent is None else agent_message(view)
     return web.json_response({"conversation_id": conversation_id, "message": message}, status=201)
@@ -263,7 +264,7 @@ async def download(request: web.Request) -> web.Response:
     caller = await _caller(request)
     file = await services.attachments.find(request.match_info["file_id"])
     if caller.agent is not None:
-        if not agent_may_see(caller.agent, await services.conversations.get(file.conversation_id)):
+        if not await agent_may_see(services, caller.agent, await services.conversations.get(file.conversation_id)):
             raise NotFound("No such file.")
         # Accounted for before the file leaves the server.
         await services.audit.record(
