@@ -13,7 +13,8 @@ Sites come from a TOML or JSON file named by `CHAT_SITES_FILE`; in dev mode with
     link = "https://shop.example.eu/nl/privacy"   # text falls back to the default
 
 A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mailed there (when
-SMTP is configured).
+SMTP is configured). Its look in the widget (team name, logo, greeting, theme, agents' names) is
+described in `chat_service/branding.py`.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import json
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from chat_service.branding import KEYS as BRANDING_KEYS
+from chat_service.branding import Branding, parse_branding
 from chat_service.validation import NOTICE_VERSION, SITE_ID
 
 if TYPE_CHECKING:  # settings validates the sites file, so it imports us
@@ -75,6 +78,11 @@ class Site:
     notice_version: str
     notices: Mapping[str, Notice]
     team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
+    branding: Branding = field(default_factory=Branding)
+
+    def greeting(self, language: str | None) -> str | None:
+        """The site's greeting in `language` (a bot without a greeting of its own says this one)."""
+        return self.branding.greeting(language)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -122,10 +130,27 @@ def own_origins(request: web.Request | None, public_url: str | None) -> frozense
     return frozenset(origins)
 
 
+# The dev demo site is a bakery (chat_service/web/demo.py draws its website).
+DEMO_DIR = Path(__file__).parent / "web"
+DEMO_BRANDING: dict[str, object] = {
+    "team_name": "Bakkerij De Korenbloem",
+    "logo": "demo-logo.png",
+    "greeting": {
+        "en": "Hello! Questions about an order, allergens or a cake for a party? Ask us here.",
+        "nl": "Hallo! Vragen over een bestelling, allergenen of een taart voor een feestje? Stel ze hier.",
+    },
+    "theme": {"color": "#9a3412", "launcher": {"en": "Questions?", "nl": "Vragen?"}},
+}
+
+
 def dev_sites(settings: Settings) -> Sites:
     origins = frozenset(o for o in settings.allowed_origins if o != "*")
     notices = {lang: Notice(DEFAULT_NOTICE[lang], None) for lang in LANGUAGES}
-    return Sites({DEV_SITE: Site(DEV_SITE, origins, "1", notices)})
+    problems: list[str] = []
+    branding = parse_branding(DEV_SITE, DEMO_BRANDING, DEMO_DIR, problems)
+    if problems:  # e.g. the demo logo was left out of an install: the demo goes on without it
+        branding = parse_branding(DEV_SITE, {k: v for k, v in DEMO_BRANDING.items() if k != "logo"}, None, [])
+    return Sites({DEV_SITE: Site(DEV_SITE, origins, "1", notices, branding=branding)})
 
 
 def load_sites(settings: Settings) -> Sites:
@@ -152,7 +177,7 @@ def parse_sites(data: object, path: Path | None = None) -> Sites:
         raise SitesError(path, ["expected one top-level table, `sites`, with one table per site id"])
     sites: dict[str, Site] = {}
     for site_id, entry in data["sites"].items():
-        site = _parse_site(str(site_id), entry, problems)
+        site = _parse_site(str(site_id), entry, problems, path.parent if path else None)
         if site is not None:
             sites[site.id] = site
     if problems:
@@ -160,7 +185,7 @@ def parse_sites(data: object, path: Path | None = None) -> Sites:
     return Sites(sites)
 
 
-def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None:
+def _parse_site(site_id: str, entry: object, problems: list[str], base: Path | None = None) -> Site | None:
     where = f"sites.{site_id}"
     before = len(problems)
     if not SITE_ID.fullmatch(site_id):
@@ -168,7 +193,7 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email"})
+    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email"} - BRANDING_KEYS)
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -182,9 +207,10 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     team_email = entry.get("team_email")
     if team_email is not None and not (isinstance(team_email, str) and _EMAIL.fullmatch(team_email)):
         problems.append(f"{where}.team_email: an e-mail address like team@example.eu")
+    branding = parse_branding(where, entry, base, problems)
     if len(problems) > before:
         return None
-    return Site(site_id, frozenset(origins), str(version), notices, team_email)
+    return Site(site_id, frozenset(origins), str(version), notices, team_email, branding)
 
 
 def _parse_notices(where: str, section: object, problems: list[str]) -> dict[str, Notice]:

@@ -14,11 +14,13 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from chat_service.agent_names import AGENT_NAMES
 from chat_service.conversations import MessageView, agent_message, summary_to_wire
 from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import User
+from chat_service.receipts import seen_until
 from chat_service.services import SERVICES, SETTINGS, Services
-from chat_service.sites import own_origins
+from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, log
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
@@ -234,6 +236,12 @@ class AgentNamespace(BaseNamespace):
         conversation_id, seen = parse_read(payload)
         user = await self._user(sid)
         await self.services.conversations.mark_read(conversation_id, user.id, seen)
+        # The visitor's "seen" receipt: up to the last message this agent has seen.
+        until = await seen_until(self.services.db.widget, conversation_id, seen)
+        if until is not None:
+            await self.services.sio.emit(
+                "seen", {"until": until}, room=conversation_room(conversation_id), namespace=VISITOR_NAMESPACE
+            )
         return {}
 
     async def on_open(self, sid: str, payload: object) -> dict[str, Any]:
@@ -252,11 +260,14 @@ class AgentNamespace(BaseNamespace):
     async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
         reply = parse_agent_reply(payload, self.services.settings.max_text_length)
         user = await self._user(sid)
+        agent_names = self.app[AGENT_NAMES]
+        agent_names.remember(user.id, user.display_name)
+        names = await agent_names.for_conversation(self.services.db, self.app[SITES], reply.conversation_id, [user.id])
 
         async def announce(view: MessageView) -> None:
             await self.services.sio.emit(
                 "message",
-                {"message": visitor_message(view)},
+                {"message": visitor_message(view, names)},
                 room=conversation_room(reply.conversation_id),
                 namespace=VISITOR_NAMESPACE,
             )

@@ -88,6 +88,7 @@ class Database:
         from chat_service.storage.presence import PresenceStore
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
+        from chat_service.storage.widget import WidgetStore
 
         self.conversations = ConversationStore(self.db)
         self.messages = MessageStore(self.db)
@@ -106,6 +107,7 @@ class Database:
         self.batches = BatchStore(self.client, self.db)
         self.outbox = OutboxStore(self.client, self.db)
         self.webhook_endpoints = EndpointStore(self.db)
+        self.widget = WidgetStore(self.db)
 
     async def ping(self) -> None:
         try:

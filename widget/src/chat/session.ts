@@ -12,6 +12,8 @@ export interface ChatMessage {
   client_id?: string;
   text: string;
   created_at: string;
+  /** An agent's first name, when the site shows names. */
+  agent?: { name: string };
 }
 
 export interface Profile {
@@ -45,6 +47,8 @@ export interface SessionEvents {
   queued(clientId: string): void;
   failed(clientId: string, error: WireError): void;
   typing(on: boolean): void;
+  /** An agent has read the conversation up to the message stored at `until`. */
+  seen(until: string): void;
   status(status: string): void;
   connection(up: boolean): void;
   /** The conversation is gone (token revoked, expired or forgotten). */
@@ -138,6 +142,7 @@ export class ChatSession {
     });
     socket.on("message", (data: { message: ChatMessage }) => this.events.stored(data.message, true));
     socket.on("typing", (data: { typing: boolean }) => this.events.typing(!!data.typing));
+    socket.on("seen", (data: { until: string }) => this.events.seen(String(data.until)));
     socket.on("conversation_status", (data: { status: string }) => this.events.status(data.status));
     socket.on("conversation_ended", () => {
       // Erased, or forgotten from another tab: the server closes this socket next.
@@ -226,6 +231,7 @@ export class ChatSession {
         const stored = new Set(history.filter((m) => m.sender === "visitor").map((m) => m.client_id));
         this.outbox = this.outbox.filter((m) => !stored.has(m.client_id));
         history.forEach((m) => this.events.stored(m, false));
+        if (ack.seen_until) this.events.seen(ack.seen_until as string);
         this.events.status(ack.status as string);
       }
       this.ready = true;

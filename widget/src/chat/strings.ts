@@ -12,6 +12,7 @@ const en = {
   queued: "Sending…",
   sent: "Sent",
   delivered: "Delivered",
+  seen: "Seen",
   failed: "Not sent",
   typing: "Support is typing…",
   privacy: "Privacy notice",
@@ -27,6 +28,12 @@ const en = {
   unavailable: "The chat is not available right now. Please try again later.",
   closed: "This conversation was closed. Write again to reopen it.",
   wait: "We are a little busy: your message will be sent in {seconds} seconds. No need to send it again.",
+  /** "Usually replies within …", by the server's reply_time bucket. */
+  replies: "Usually replies within ",
+  minutes: "a few minutes",
+  hour: "an hour",
+  hours: "a few hours",
+  day: "a day",
 };
 
 export type Strings = typeof en;
@@ -42,6 +49,7 @@ const nl: Strings = {
   queued: "Versturen…",
   sent: "Verstuurd",
   delivered: "Afgeleverd",
+  seen: "Gelezen",
   failed: "Niet verstuurd",
   typing: "Support is aan het typen…",
   privacy: "Privacyverklaring",
@@ -57,6 +65,11 @@ const nl: Strings = {
   unavailable: "De chat is nu niet beschikbaar. Probeer het later opnieuw.",
   closed: "Dit gesprek is gesloten. Schrijf opnieuw om het te heropenen.",
   wait: "Het is even druk: je bericht wordt over {seconds} seconden verstuurd. Je hoeft het niet opnieuw te sturen.",
+  replies: "Reageert meestal binnen ",
+  minutes: "enkele minuten",
+  hour: "een uur",
+  hours: "een paar uur",
+  day: "een dag",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };
