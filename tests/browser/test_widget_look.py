@@ -171,7 +171,7 @@ async def test_agent_first_name_initials_and_seen_receipts(
     bubble = visit.bubble("We do, on Fridays.")
     await expect(bubble).to_be_visible()
     assert await bubble.text_content() == "Anna: We do, on Fridays."  # read out with the name first
-    row = visit.page.locator("[data-chat-service] .a").filter(has=bubble)
+    row = visit.page.locator("[data-chat-service] .a").filter(has_text="We do, on Fridays.")
     await expect(row.locator(".av")).to_have_text("A")
     await expect(row.locator(".i")).to_contain_text("Anna ·")
     await expect(visit.page.get_by_text("Vries")).to_have_count(0)  # first name only
@@ -206,7 +206,7 @@ async def test_a_site_that_hides_names_shows_the_team_instead(
     await reply(agent, conversation_id, "No, on Mondays we are closed.", "a1")
     bubble = visit.bubble("No, on Mondays we are closed.")
     await expect(bubble).to_have_text("Support: No, on Mondays we are closed.")
-    row = visit.page.locator("[data-chat-service] .a").filter(has=bubble)
+    row = visit.page.locator("[data-chat-service] .a").filter(has_text="No, on Mondays we are closed.")
     await expect(row.locator(".av img")).to_have_count(1)  # the team's logo, not a person
     await expect(visit.page.get_by_text("Anna")).to_have_count(0)
 
@@ -236,7 +236,9 @@ async def test_axe_in_both_languages_light_dark_and_phone_with_screenshots(
             name = "Vragen?" if lang == "nl" else "Questions?"
             await launcher(visit, name).click()
             await panel(visit).wait_for()
-            await visit.send("Kan ik een taart bestellen?" if lang == "nl" else "Can I order a cake?")
+            composer = visit.page.get_by_role("textbox", name="Je bericht" if lang == "nl" else "Your message")
+            await composer.fill("Kan ik een taart bestellen?" if lang == "nl" else "Can I order a cake?")
+            await composer.press("Enter")
             created = await recorder.next("conversation_created")
             conversation_id = created["conversation"]["id"]
             await reply(agent, conversation_id, "Ja hoor!" if lang == "nl" else "Of course!", "a1")
