@@ -16,7 +16,8 @@ A site may add `team_email = "team@shop.example.eu"`: offline messages are e-mai
 SMTP is configured), `sender_email = "chat@shop.example.eu"`: the site's e-mail to visitors
 (agents' answers, transcripts) comes from it (else from `CHAT_SMTP_FROM`), and a
 `[sites.shop.bot]` table: the site's bot (keys in docs/protocol.md, "Bots"; validated by
-`chat_service.schemas.bots.BotConfigBody`).
+`chat_service.schemas.bots.BotConfigBody`). Its look in the widget (team name, logo, greeting,
+theme, agents' names) is described in `chat_service/branding.py`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,14 @@ import json
 import re
 import tomllib
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from chat_service.branding import KEYS as BRANDING_KEYS
+from chat_service.branding import Branding, parse_branding
 from chat_service.schemas.bots import BotConfigBody, bot_config_problems
 from chat_service.validation import NOTICE_VERSION, SITE_ID
 
@@ -81,6 +84,11 @@ class Site:
     team_email: str | None = None  # offline messages are forwarded here (when SMTP is configured)
     bot: BotConfigBody | None = None  # the site's bot as the sites file sets it (admins may override it)
     sender_email: str | None = None  # From of the site's e-mail (else CHAT_SMTP_FROM)
+    branding: Branding = field(default_factory=Branding)
+
+    def greeting(self, language: str | None) -> str | None:
+        """The site's greeting in `language` (a bot without a greeting of its own says this one)."""
+        return self.branding.greeting(language)
 
     def notice(self, language: str | None) -> Notice:
         return self.notices.get(language or "en") or self.notices["en"]
@@ -128,10 +136,27 @@ def own_origins(request: web.Request | None, public_url: str | None) -> frozense
     return frozenset(origins)
 
 
+# The dev demo site is a bakery (chat_service/web/demo.py draws its website).
+DEMO_DIR = Path(__file__).parent / "web"
+DEMO_BRANDING: dict[str, object] = {
+    "team_name": "Bakkerij De Korenbloem",
+    "logo": "demo-logo.png",
+    "greeting": {
+        "en": "Hello! Questions about an order, allergens or a cake for a party? Ask us here.",
+        "nl": "Hallo! Vragen over een bestelling, allergenen of een taart voor een feestje? Stel ze hier.",
+    },
+    "theme": {"color": "#9a3412", "launcher": {"en": "Questions?", "nl": "Vragen?"}},
+}
+
+
 def dev_sites(settings: Settings) -> Sites:
     origins = frozenset(o for o in settings.allowed_origins if o != "*")
     notices = {lang: Notice(DEFAULT_NOTICE[lang], None) for lang in LANGUAGES}
-    return Sites({DEV_SITE: Site(DEV_SITE, origins, "1", notices)})
+    problems: list[str] = []
+    branding = parse_branding(DEV_SITE, DEMO_BRANDING, DEMO_DIR, problems)
+    if problems:  # e.g. the demo logo was left out of an install: the demo goes on without it
+        branding = parse_branding(DEV_SITE, {k: v for k, v in DEMO_BRANDING.items() if k != "logo"}, None, [])
+    return Sites({DEV_SITE: Site(DEV_SITE, origins, "1", notices, branding=branding)})
 
 
 def load_sites(settings: Settings) -> Sites:
@@ -158,7 +183,7 @@ def parse_sites(data: object, path: Path | None = None) -> Sites:
         raise SitesError(path, ["expected one top-level table, `sites`, with one table per site id"])
     sites: dict[str, Site] = {}
     for site_id, entry in data["sites"].items():
-        site = _parse_site(str(site_id), entry, problems)
+        site = _parse_site(str(site_id), entry, problems, path.parent if path else None)
         if site is not None:
             sites[site.id] = site
     if problems:
@@ -166,7 +191,7 @@ def parse_sites(data: object, path: Path | None = None) -> Sites:
     return Sites(sites)
 
 
-def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None:
+def _parse_site(site_id: str, entry: object, problems: list[str], base: Path | None = None) -> Site | None:
     where = f"sites.{site_id}"
     before = len(problems)
     if not SITE_ID.fullmatch(site_id):
@@ -174,7 +199,9 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     if not isinstance(entry, dict):
         problems.append(f"{where}: expected a table")
         return None
-    unknown = sorted(set(entry) - {"origins", "notice_version", "notice", "team_email", "bot", "sender_email"})
+    unknown = sorted(
+        set(entry) - {"origins", "notice_version", "notice", "team_email", "bot", "sender_email"} - BRANDING_KEYS
+    )
     if unknown:
         problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
     origins = entry.get("origins", [])
@@ -195,10 +222,18 @@ def _parse_site(site_id: str, entry: object, problems: list[str]) -> Site | None
     sender_email = entry.get("sender_email")
     if sender_email is not None and not (isinstance(sender_email, str) and _EMAIL.fullmatch(sender_email)):
         problems.append(f"{where}.sender_email: an e-mail address like chat@example.eu")
+    branding = parse_branding(where, entry, base, problems)
     if len(problems) > before:
         return None
     return Site(
-        site_id, frozenset(origins), str(version), notices, team_email=team_email, bot=bot, sender_email=sender_email
+        site_id,
+        frozenset(origins),
+        str(version),
+        notices,
+        team_email=team_email,
+        bot=bot,
+        sender_email=sender_email,
+        branding=branding,
     )
 
 

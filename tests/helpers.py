@@ -246,7 +246,15 @@ class Recorder:
         return self.events[name].qsize()
 
 
-SERVER_EVENTS = ("message", "typing", "conversation_created", "conversation_updated", "conversation_status", "presence")
+SERVER_EVENTS = (
+    "message",
+    "typing",
+    "conversation_created",
+    "conversation_updated",
+    "conversation_status",
+    "presence",
+    "seen",
+)
 
 
 async def visitor_client(

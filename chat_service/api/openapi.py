@@ -49,6 +49,16 @@ routes.document(
         statuses=(403, 404),
     )
 )
+routes.document(
+    Operation(
+        "GET",
+        "/api/widget/site",
+        "The site's public look in the widget (team, logo, greeting, theme). Stores nothing, sets no cookie",
+        access="none",
+        query=WidgetAvailabilityQuery,
+        statuses=(403, 404),
+    )
+)
 
 
 def _problem(description: str) -> dict[str, Any]:

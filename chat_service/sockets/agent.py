@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -14,12 +14,14 @@ from typing import Any
 import socketio
 from aiohttp import web
 
+from chat_service.agent_names import AGENT_NAMES
 from chat_service.conversations import MessageView, agent_message, csat_view, summary_to_wire
 from chat_service.errors import ChatError, Conflict, ForbiddenOrigin, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import Conversation, User
 from chat_service.notes import Notes
+from chat_service.receipts import seen_until
 from chat_service.services import SERVICES, SETTINGS, Services
-from chat_service.sites import own_origins
+from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, log
 from chat_service.sockets.fanout import AGENTS_ROOM, emit_to_agents, rooms_of
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
@@ -283,6 +285,12 @@ class AgentNamespace(BaseNamespace):
         user = await self._user(sid)
         await self.services.teams.require(user, conversation_id)
         await self.services.conversations.mark_read(conversation_id, user.id, seen)
+        # The visitor's "seen" receipt: up to the last message this agent has seen.
+        until = await seen_until(self.services.db.widget, conversation_id, seen)
+        if until is not None:
+            await self.services.sio.emit(
+                "seen", {"until": until}, room=conversation_room(conversation_id), namespace=VISITOR_NAMESPACE
+            )
         return {}
 
     async def on_open(self, sid: str, payload: object) -> dict[str, Any]:
@@ -307,15 +315,21 @@ class AgentNamespace(BaseNamespace):
             "notes": [n.to_wire() for n in notes],
         }
 
+    async def _visitor_names(self, user: User, conversation_id: str) -> Mapping[str, str]:
+        """The names the visitor sees for the agents of this conversation (per the site's setting)."""
+        agent_names = self.app[AGENT_NAMES]
+        agent_names.remember(user.id, user.display_name)
+        return await agent_names.for_conversation(self.services.db, self.app[SITES], conversation_id, [user.id])
+
     def _announcer(
-        self, sid: str, conversation_id: str, site_id: str | None
+        self, sid: str, conversation_id: str, site_id: str | None, names: Mapping[str, str]
     ) -> Callable[[MessageView], Awaitable[None]]:
         """Show a new agent message to the visitor and to the other agents (not the sender's socket)."""
 
         async def announce(view: MessageView) -> None:
             await self.services.sio.emit(
                 "message",
-                {"message": visitor_message(view)},
+                {"message": visitor_message(view, names)},
                 room=conversation_room(conversation_id),
                 namespace=VISITOR_NAMESPACE,
             )
@@ -340,7 +354,9 @@ class AgentNamespace(BaseNamespace):
             reply.conversation_id,
             reply.client_id,
             reply.text,
-            self._announcer(sid, reply.conversation_id, site_id),
+            self._announcer(
+                sid, reply.conversation_id, site_id, await self._visitor_names(user, reply.conversation_id)
+            ),
             self._taken_over,
         )
         return {"message": view.to_wire()}
@@ -357,7 +373,9 @@ class AgentNamespace(BaseNamespace):
             reply.conversation_id,
             reply.client_id,
             reply.text,
-            self._announcer(sid, reply.conversation_id, site_id),
+            self._announcer(
+                sid, reply.conversation_id, site_id, await self._visitor_names(user, reply.conversation_id)
+            ),
         )
         if is_new:
             log.info("agent_email_reply", user_id=user.id, conversation_id=reply.conversation_id)

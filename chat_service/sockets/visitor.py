@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from socketio.exceptions import ConnectionRefusedError as SocketRefused
 
+from chat_service.agent_names import AGENT_NAMES
 from chat_service.bots.texts import language_of
 from chat_service.conversations import (
     MIN_RECOVERABLE_CLIENT_ID,
@@ -21,6 +23,7 @@ from chat_service.errors import InvalidInput, RateLimited
 from chat_service.limits import ADDRESS_LIMITS, AddressLimits, ConnectionLimits, limit_settings
 from chat_service.metrics import count_refusal
 from chat_service.models import Conversation
+from chat_service.receipts import visitor_seen_until
 from chat_service.services import SERVICES, Services
 from chat_service.sites import SITES, own_origins
 from chat_service.sockets.base import BaseNamespace, client_ip
@@ -42,17 +45,20 @@ def conversation_room(conversation_id: str) -> str:
     return f"conv:{conversation_id}"
 
 
-def visitor_message(view: MessageView) -> dict[str, Any]:
-    """A message as a visitor sees it: no staff identifiers."""
+def visitor_message(view: MessageView, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A message as a visitor sees it: no staff identifiers, only the agent's first name (if the
+    site shows names; `names` from `AgentNames`)."""
     wire = view.to_wire()
-    wire.pop("agent_id", None)
+    agent_id = wire.pop("agent_id", None)
+    if names and agent_id in names:
+        wire["agent"] = {"name": names[agent_id]}
     return wire
 
 
-def resumed_message(view: MessageView, conv: Conversation) -> dict[str, Any]:
+def resumed_message(view: MessageView, conv: Conversation, names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A message of resumed history. The first message's client id is withheld: it can restart the
     conversation, and whoever holds the token has no need of it (the widget keys it by its id)."""
-    wire = visitor_message(view)
+    wire = visitor_message(view, names)
     if (
         view.sender == "visitor"
         and conv.first_client_hash
@@ -206,10 +212,14 @@ class VisitorNamespace(BaseNamespace):
             session["site_id"] = conv.site_id
             await self.save_session(sid, session)
             await self.enter_room(sid, conversation_room(conv.id))
+        names = await self.app[AGENT_NAMES].for_visitor(
+            self.services.db.users, self.app[SITES].get(conv.site_id), (m.agent_id for m in history)
+        )
         return {
             "conversation_id": conv.id,
             "status": conv.status,
-            "messages": [resumed_message(m, conv) for m in history],
+            "messages": [resumed_message(m, conv, names) for m in history],
+            "seen_until": await visitor_seen_until(self.services.db.widget, conv.id),
         }
 
     async def on_typing(self, sid: str, payload: object) -> dict[str, Any]:

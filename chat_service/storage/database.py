@@ -93,6 +93,7 @@ class Database:
         from chat_service.storage.retention import RetentionStore
         from chat_service.storage.teams import TeamStore
         from chat_service.storage.users import LoginThrottleStore, SessionStore, UserStore
+        from chat_service.storage.widget import WidgetStore
 
         self.conversations = ConversationStore(self.db)
         self.messages = MessageStore(self.db)
@@ -117,6 +118,7 @@ class Database:
         self.teams = TeamStore(self.db)
         self.reports = ReportStore(self.db)
         self.attachments = AttachmentStore(self.db)
+        self.widget = WidgetStore(self.db)
 
     async def ping(self) -> None:
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from chat_service.agent_names import AGENT_NAMES, AgentNames
 from chat_service.logging import get_logger
+from chat_service.reply_times import REPLY_TIMES, ReplyTimes
 from chat_service.settings import Settings
 from chat_service.sites import SITES, load_sites
 from chat_service.web import console, demo, routes
@@ -20,6 +22,8 @@ def setup_widget(app: web.Application, settings: Settings) -> None:
     """Register the widget's and the console's routes and what they share (sites, built files)."""
     sites = load_sites(settings)
     app[SITES] = sites
+    app[REPLY_TIMES] = ReplyTimes()
+    app[AGENT_NAMES] = AgentNames()
     assets = load_assets()
     if assets is None:
         log.warning("widget_not_built", advice="run scripts/install (npm ci and npm run build in widget/)")

@@ -1,6 +1,6 @@
 """A tiny website that embeds the widget, as a customer's site would: its own origin, a strict
-Content-Security-Policy that names only the chat server for script and connect, a hostile
-stylesheet, and an endpoint that collects CSP violation reports."""
+Content-Security-Policy that names only the chat server for script, connect and images (a site's
+logo), a hostile stylesheet, and an endpoint that collects CSP violation reports."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class HostSite:
         ws = self.chat_origin.replace("http://", "ws://", 1)
         return (
             f"default-src 'none'; script-src {self.chat_origin}; connect-src {self.chat_origin} {ws}; "
-            "style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; report-uri /csp-report"
+            f"style-src 'self'; img-src 'self' {self.chat_origin}; base-uri 'none'; form-action 'none'; "
+            "report-uri /csp-report"
         )
 
 

@@ -18,7 +18,7 @@ import socketio
 from playwright.async_api import Browser, ConsoleMessage, Dialog, Download, Locator, Page, WebSocketRoute, expect
 
 from chat_service.login_throttle import PER_PAIR
-from tests.browser.test_widget import AXE
+from tests.browser.axe import serious_axe_violations
 from tests.browser.visit import RECORD_CSP_VIOLATIONS
 from tests.helpers import Recorder, ServerProcess, call, login_full, visitor_client
 from tests.waiting import eventually
@@ -600,14 +600,3 @@ async def looks_like_an_error(locator: Locator) -> bool:
             }"""
         )
     )
-
-
-async def serious_axe_violations(page: Page) -> list[dict[str, Any]]:
-    # Evaluated by the driver, so the console's CSP (rightly) does not get in the way.
-    await page.evaluate(AXE.read_text())
-    result = await page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]

@@ -6,20 +6,19 @@ import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import socketio
 from playwright.async_api import expect
 
+from tests.browser.axe import serious_axe_violations
 from tests.browser.conftest import NOTICE_VERSION, SITE_ID
 from tests.browser.visit import Visit
-from tests.helpers import REPO, Recorder, ServerProcess, agent_client, call, login
+from tests.helpers import Recorder, ServerProcess, agent_client, call, login
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
-AXE = REPO / "widget" / "node_modules" / "axe-core" / "axe.min.js"
 STORING_COLLECTIONS = ("conversations", "messages", "data_keys")
 STORAGE_KEY = f"chat-service:{SITE_ID}"
 
@@ -58,7 +57,8 @@ async def test_before_the_first_message_nothing_is_stored_sent_or_connected(
     visit: Visit, chat: ServerProcess, agent: tuple[socketio.AsyncClient, Recorder]
 ) -> None:
     await visit.load()
-    assert visit.chat_paths() == ["/widget.js"]
+    # The loader and the site's look (the same for every visitor): nothing about this one.
+    assert visit.chat_paths() == ["/widget.js", "/api/widget/site"]
 
     await visit.open_widget()
     await expect(visit.composer).to_be_visible()  # an agent is online: the live chat, no form
@@ -69,9 +69,9 @@ async def test_before_the_first_message_nothing_is_stored_sent_or_connected(
     await visit.composer.fill("typed, but not sent")
 
     paths = visit.chat_paths()
-    assert paths[0] == "/widget.js"
-    assert re.fullmatch(r"/widget/chat-[0-9a-f]{12}\.js", paths[1])
-    assert paths[2:] == ["/api/widget/availability"]
+    assert paths[:2] == ["/widget.js", "/api/widget/site"]
+    assert re.fullmatch(r"/widget/chat-[0-9a-f]{12}\.js", paths[2])
+    assert paths[3:] == ["/api/widget/availability"]
     assert visit.websockets == []
     assert visit.set_cookies == []
     assert visit.third_party_requests() == []
@@ -258,26 +258,15 @@ async def test_accessibility_and_screenshots(
     await reply(agent_socket, conversation_id, "Yes, within two working days.", "a1")
     await expect(visit.bubble("Yes, within two working days.")).to_be_visible()
 
-    assert await serious_axe_violations(visit) == []
+    assert await serious_axe_violations(visit.page) == []
     await visit.page.screenshot(path=output_dir / "widget-desktop.png")
 
     await visit.page.set_viewport_size({"width": 375, "height": 740})
     box = await visit.panel.bounding_box()
     assert box is not None and box["width"] == 375  # full screen on a phone
-    assert await serious_axe_violations(visit) == []
+    assert await serious_axe_violations(visit.page) == []
     await visit.page.screenshot(path=output_dir / "widget-375.png")
     assert await visit.csp_violations() == []
-
-
-async def serious_axe_violations(visit: Visit) -> list[dict[str, Any]]:
-    # Evaluated by the driver, so the host page's CSP (rightly) does not get in the way.
-    await visit.page.evaluate(AXE.read_text())
-    result = await visit.page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [
-        {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 async def test_forgetting_closes_the_conversation_and_tells_the_agent(

@@ -9,10 +9,11 @@ import { csatForm } from "./csat";
 import { ChatSession, type Profile } from "./session";
 import { STRINGS } from "./strings";
 import { CSS } from "./styles";
-import { buildView } from "./view";
+import { buildView, type ReplyTime } from "./view";
 
 interface Availability {
   online: boolean;
+  reply_time: ReplyTime | null;
   notice: { version: string; text: string; link: string | null };
   bot: { name: string; greeting: string | null; within_hours: boolean } | null;
 }
@@ -25,7 +26,7 @@ export const mount: Mount = (ctx): WidgetController => {
   const sheet = new CSSStyleSheet();
   sheet.replaceSync(CSS);
   ctx.root.adoptedStyleSheets = [...ctx.root.adoptedStyleSheets, sheet];
-  const view = buildView(s, ctx.lang, ctx.left);
+  const view = buildView(s, ctx);
   ctx.root.insertBefore(view.panel, ctx.launcher);
   ctx.launcher.setAttribute("aria-controls", "p");
 
@@ -60,6 +61,7 @@ export const mount: Mount = (ctx): WidgetController => {
       else if (view.status.textContent?.startsWith(s.wait.split("{seconds}")[0])) say("");
     },
     failed: (clientId) => view.delivery(clientId, "failed"),
+    seen: view.seen,
     typing(on) {
       view.typing.hidden = !on;
       clearTimeout(agentTypingTimer);
@@ -119,7 +121,8 @@ export const mount: Mount = (ctx): WidgetController => {
       const url = `${ctx.origin}/api/widget/availability?site=${encodeURIComponent(ctx.site)}&lang=${ctx.lang}`;
       const response = await fetch(url, { credentials: "omit", cache: "no-store", referrerPolicy: "no-referrer" });
       if (!response.ok) throw new Error(String(response.status));
-      const { online, notice, bot: greeter } = (await response.json()) as Availability;
+      const { online, reply_time, notice, bot: greeter } = (await response.json()) as Availability;
+      view.setReplyTime(online ? reply_time : null);
       session.noticeVersion = notice.version;
       view.notice.text.textContent = notice.text;
       if (notice.link) view.notice.link.href = notice.link;

@@ -17,6 +17,8 @@ export interface ChatMessage {
   bot?: { name: string };
   buttons?: { title: string; payload: string }[];
   attachment?: FileRef;
+  /** An agent's first name, when the site shows names. */
+  agent?: { name: string };
 }
 
 export interface Profile {
@@ -50,6 +52,8 @@ export interface SessionEvents {
   queued(clientId: string): void;
   failed(clientId: string, error: WireError): void;
   typing(on: boolean): void;
+  /** An agent has read the conversation up to the message stored at `until`. */
+  seen(until: string): void;
   /** `handed`: the bot just handed the conversation to people. */
   status(status: string, handed?: boolean): void;
   connection(up: boolean): void;
@@ -145,6 +149,7 @@ export class ChatSession {
     });
     socket.on("message", (data: { message: ChatMessage }) => this.events.stored(data.message, true));
     socket.on("typing", (data: { typing: boolean }) => this.events.typing(!!data.typing));
+    socket.on("seen", (data: { until: string }) => this.events.seen(String(data.until)));
     socket.on("conversation_status", (data: { status: string; handed_over?: boolean }) =>
       this.events.status(data.status, data.handed_over),
     );
@@ -257,6 +262,7 @@ export class ChatSession {
         const stored = new Set(history.filter((m) => m.sender === "visitor").map((m) => m.client_id));
         this.outbox = this.outbox.filter((m) => !stored.has(m.client_id));
         history.forEach((m) => this.events.stored(m, false));
+        if (ack.seen_until) this.events.seen(ack.seen_until as string);
         this.events.status(ack.status as string);
       }
       this.ready = true;

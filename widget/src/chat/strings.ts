@@ -12,6 +12,7 @@ const en = {
   queued: "Sending…",
   sent: "Sent",
   delivered: "Delivered",
+  seen: "Seen",
   failed: "Not sent",
   typing: "Support is typing…",
   privacy: "Privacy notice",
@@ -37,6 +38,12 @@ const en = {
   stars: "{n} of 5",
   rated: "Thank you for your rating.",
   attach: "Attach file",
+  /** "Usually replies within …", by the server's reply_time bucket. */
+  replies: "Usually replies within ",
+  minutes: "a few minutes",
+  hour: "an hour",
+  hours: "a few hours",
+  day: "a day",
 };
 
 export type Strings = typeof en;
@@ -52,6 +59,7 @@ const nl: Strings = {
   queued: "Versturen…",
   sent: "Verstuurd",
   delivered: "Afgeleverd",
+  seen: "Gelezen",
   failed: "Niet verstuurd",
   typing: "Support is aan het typen…",
   privacy: "Privacyverklaring",
@@ -77,6 +85,11 @@ const nl: Strings = {
   stars: "{n} van 5",
   rated: "Bedankt voor je beoordeling.",
   attach: "Bestand bijvoegen",
+  replies: "Reageert meestal binnen ",
+  minutes: "enkele minuten",
+  hour: "een uur",
+  hours: "een paar uur",
+  day: "een dag",
 };
 
 export const STRINGS: Record<Lang, Strings> = { en, nl };
