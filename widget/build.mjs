@@ -43,6 +43,28 @@ const pollingAndWebSocket = {
   },
 };
 
+// The widget sends and receives JSON only (files go over HTTP, not the socket), so socket.io's
+// binary attachments can never occur in it: its binary helpers are replaced by text-only ones. A
+// binary packet from a server would fail to decode instead of being reassembled.
+const textOnly = {
+  name: "text-only-socket-io",
+  setup(build) {
+    build.onLoad({ filter: /socket\.io-parser[\\/]build[\\/]esm[\\/]is-binary\.js$/ }, () => ({
+      contents: "export const isBinary = () => false;\nexport const hasBinary = () => false;\n",
+    }));
+    build.onLoad({ filter: /socket\.io-parser[\\/]build[\\/]esm[\\/]binary\.js$/ }, () => ({
+      contents:
+        "export const deconstructPacket = (packet) => ({ packet, buffers: [] });\n" +
+        'export const reconstructPacket = () => { throw new Error("binary packets are not supported"); };\n',
+    }));
+    build.onLoad({ filter: /engine\.io-parser[\\/]build[\\/]esm[\\/]contrib[\\/]base64-arraybuffer\.js$/ }, () => ({
+      contents:
+        'const binary = () => { throw new Error("binary packets are not supported"); };\n' +
+        "export const encode = binary;\nexport const decode = binary;\n",
+    }));
+  },
+};
+
 const common = {
   bundle: true,
   minify: true,
@@ -85,6 +107,7 @@ const chat = await build({
   mangleProps: /^_[A-Za-z]/,
   mangleQuoted: true,
   reserveProps: /^_placeholder$/,
+  plugins: [pollingAndWebSocket, textOnly],
   banner: { js: `/*! chat-service widget; bundles socket.io-client (MIT), see ${LICENSES} */` },
 });
 const hash = createHash("sha256").update(chat).digest("hex").slice(0, 12);
