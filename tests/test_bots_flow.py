@@ -231,7 +231,8 @@ async def test_every_transition_bot_waiting_open_closed_and_never_back_to_bot(en
     assert len(await env.bot_texts(conversation_id)) == 2  # the answer and the hand-over notice only
     types = await env.outbox_types()
     assert types.count("conversation.handed_over") == 1
-    assert types.count("conversation.status_changed") == 2  # the hand-over and the close
+    # The hand-over, the close and the visitor's reopen.
+    assert types.count("conversation.status_changed") == 3
 
 
 async def test_closing_a_bot_conversation_silences_the_bot_and_a_reopen_goes_to_people(env: Env) -> None:

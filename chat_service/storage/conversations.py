@@ -77,6 +77,9 @@ def conversation_to_doc(conv: Conversation) -> dict[str, Any]:
         "last_message_id": conv.last_message_id,
         "visitor": conv.visitor,
     }
+    if conv.status == "bot":
+        # Started with a bot: kept after the hand-over, so reports can count the hand-over rate.
+        doc["bot"] = True
     if conv.email_index is not None:
         doc["email_index"] = conv.email_index
     if conv.first_client_hash is not None:
