@@ -20,7 +20,7 @@ from typing import Any
 from chat_service.crypto import DataKey, DataKeyCache, FieldRef, HmacKeys, KeyRingSource, hash_token, new_secret
 from chat_service.errors import ConversationClosed, DecryptionFailed, InvalidToken, NotFound, StorageUnavailable
 from chat_service.logging import get_logger
-from chat_service.models import Conversation, Message, Sender, User
+from chat_service.models import Conversation, ConversationStatus, Message, Sender, User
 from chat_service.outbox.events import HANDED_OVER, STATUS_CHANGED, Outbox
 from chat_service.pipeline import WritePipeline
 from chat_service.storage import Database
@@ -415,7 +415,7 @@ class Conversations:
         return [self._view(key, m) for m in messages]
 
     async def by_status(self, status: str, limit: int) -> list[Conversation]:
-        stored = "closed" if status == "closed" else "bot" if status == "bot" else "open"
+        stored: ConversationStatus = "closed" if status == "closed" else "bot" if status == "bot" else "open"
         return await self._db.conversations.by_status(stored, limit)
 
     async def _data_keys(self, conversation_ids: list[str]) -> dict[str, DataKey]:
@@ -601,12 +601,6 @@ class Conversations:
             except DecryptionFailed:
                 continue
         return fields
-
-    async def last_message(self, conv: Conversation) -> MessageView | None:
-        if conv.last_message_id is None:
-            return None
-        found = await self._db.messages.by_ids([conv.last_message_id])
-        return self._view(await self._data_key(conv.id), found[0]) if found else None
 
     # --- key rotation --------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from standardwebhooks.webhooks import Webhook
 
 from chat_service.bots.texts import DISCLOSURE, HANDED_OVER, LABEL
 from tests.bot_fixtures import builtin_config
@@ -176,3 +179,73 @@ async def test_check_reports_every_sites_bot(bot_server: ServerProcess) -> None:
     result = bot_server.run_cli("check")
     assert "bot of site shop: builtin 'Shopbot' v3 (file)" in result.stdout
     assert "bot of site plain: rasa 'R' v1 (database) at http://127.0.0.1:1/x in us-east-1" in result.stdout
+
+
+async def test_an_agent_claiming_a_bot_conversation_takes_it_over_and_the_visitor_is_told(
+    bot_server: ServerProcess,
+) -> None:
+    bot_server.create_user(AGENT_EMAIL, AGENT_PASSWORD)
+    agent, _ = await agent_client(bot_server, await login(bot_server, AGENT_EMAIL, AGENT_PASSWORD))
+    visitor, events = await visitor_client(bot_server)
+    try:
+        ack = await call(visitor, "/visitor", "message", first_message("Wat kost de verzending?", language="nl"))
+        conversation_id = ack["conversation_id"]
+        assert (await events.next("message"))["message"]["text"].startswith(DISCLOSURE["nl"])
+        claimed = await call(agent, "/agent", "claim", {"conversation_id": conversation_id})
+        assert claimed["conversation"]["state"] == "open" and claimed["conversation"]["handover_reason"] == "agent"
+        assert await events.next("conversation_status") == {"status": "open", "handed_over": True}
+        await call(visitor, "/visitor", "message", {"client_id": "k2", "text": "wat kost de verzending"})
+        await call(agent, "/agent", "reply", {"conversation_id": conversation_id, "client_id": "r1", "text": "Gratis!"})
+        assert (await events.next("message"))["message"]["sender"] == "agent"  # not the bot
+    finally:
+        await visitor.disconnect()
+        await agent.disconnect()
+
+
+async def test_a_webhook_bot_end_to_end_signed_events_out_token_replies_in(bot_server: ServerProcess) -> None:
+    events_in: list[dict[str, Any]] = []
+    got_one = asyncio.Event()
+    secret_box: list[str] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        events_in.append(Webhook(secret_box[0]).verify(body, dict(request.headers)))
+        got_one.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/bot", receive)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/bot"
+    admin = await admin_of(bot_server)
+    visitor, events = await visitor_client(bot_server)
+    try:
+        config = {"type": "webhook", "name": "Hookbot", "url": url, "region": "eu-central-1"}
+        assert (await admin.request("PUT", "/api/bots/plain", config))[0] == 200
+        status, made = await admin.request("POST", "/api/bots/plain/token")
+        assert status == 201 and made["token"].startswith("cbt_") and made["secret"].startswith("whsec_")
+        secret_box.append(made["secret"])
+        stored = bot_server.db().bot_tokens.find_one({"_id": "plain"})
+        assert stored is not None and made["token"] not in str(stored)  # only its hash is kept
+
+        ack = await call(visitor, "/visitor", "message", first_message("my mail is canary@example.eu", site="plain"))
+        await asyncio.wait_for(got_one.wait(), 20)
+        data = events_in[0]["data"]
+        assert events_in[0]["type"] == "bot.message" and data["text"] == "my mail is [email]"
+        assert ack["conversation_id"] not in json.dumps(events_in[0])
+
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {made['token']}"}) as session:
+            hook = bot_server.url + "/api/bot-hooks/plain"
+            async with session.post(hook + "/messages", json={"sender": data["sender"], "text": "Hello!"}) as r:
+                assert r.status == 202
+            reply = (await events.next("message"))["message"]
+            assert reply["sender"] == "bot" and reply["text"] == DISCLOSURE["en"] + "\n\nHello!"
+            async with session.post(hook + "/handover", json={"sender": data["sender"]}) as r:
+                assert r.status == 200 and (await r.json()) == {"status": "open"}
+            async with session.post(hook + "/messages", json={"sender": data["sender"], "text": "Still me"}) as r:
+                assert r.status == 409
+    finally:
+        await visitor.disconnect()
+        await runner.cleanup()

@@ -44,10 +44,13 @@ CANARY_PHONE = "+31 6 12345678"
 
 
 class Clock:
+    """Moves on a millisecond per reading, as time does between two stored messages."""
+
     def __init__(self) -> None:
         self.at = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # a Wednesday, 11:00 in Amsterdam
 
     def __call__(self) -> datetime:
+        self.at += timedelta(milliseconds=1)
         return self.at
 
 
@@ -145,7 +148,7 @@ class Env:
         return (await self.conversations.get(conversation_id)).status
 
     async def outbox_types(self) -> list[str]:
-        return sorted(doc["event_type"] async for doc in self.raw.outbox.find({}))
+        return sorted([doc["event_type"] async for doc in self.raw.outbox.find({})])
 
 
 @pytest.fixture
@@ -229,6 +232,19 @@ async def test_every_transition_bot_waiting_open_closed_and_never_back_to_bot(en
     types = await env.outbox_types()
     assert types.count("conversation.handed_over") == 1
     assert types.count("conversation.status_changed") == 2  # the hand-over and the close
+
+
+async def test_closing_a_bot_conversation_silences_the_bot_and_a_reopen_goes_to_people(env: Env) -> None:
+    conversation_id, first = await env.start("opening hours")
+    await env.runner.turn(conversation_id, first)
+    closed = await env.conversations.set_status(conversation_id, "closed")  # bot -> closed
+    assert closed.status == "closed"
+    again = await env.say(conversation_id, "What are your opening hours?")  # closed -> waiting
+    conv = await env.conversations.get(conversation_id)
+    assert conv.status == "open" and conv.assigned_agent_id is None
+    await env.runner.turn(conversation_id, again)
+    assert len(await env.bot_texts(conversation_id)) == 1
+    assert await env.runner.hand_over(conversation_id, "request", "en") is None  # not with the bot
 
 
 async def test_an_agent_takes_over_at_any_time_and_the_bot_falls_silent(env: Env) -> None:

@@ -15,7 +15,7 @@ from chat_service.bots.builtin import BuiltinTurn, decide
 from chat_service.bots.config import BotRegistry, SiteBot
 from chat_service.bots.runner import BotRunner
 from chat_service.bots.texts import language_of
-from chat_service.conversations import Conversations, MessageView
+from chat_service.conversations import Conversations, MessageView, iso
 from chat_service.crypto import hash_token
 from chat_service.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from chat_service.models import Conversation
@@ -74,7 +74,7 @@ class BotAdmin:
             "source": bot.source if bot is not None else "none",
             "config": config_to_wire(bot.config) if bot is not None else None,
             "token_set": token_set,
-            "updated_at": bot.updated_at.isoformat() if bot is not None and bot.updated_at else None,
+            "updated_at": iso(bot.updated_at) if bot is not None else None,
         }
 
     async def save(self, site_id: str, config: BotConfigBody, actor: str) -> dict[str, Any]:
@@ -82,7 +82,12 @@ class BotAdmin:
         check_target(config, dev=self.dev, allowed_regions=self.allowed_regions)
         await self.db.bots.put_config(site_id, config_to_wire(config), self.clock(), actor)
         await self.registry.refresh(force=True)
-        return self._row(site_id, self.registry.get(site_id), await self.db.bots.token(site_id) is not None)
+        token = await self.db.bots.token(site_id)
+        if token is not None and token.endpoint_id is not None and config.type == "webhook":
+            # The webhook bot moved: its events follow (same secret, same token).
+            with contextlib.suppress(NotFound):
+                await self.webhooks.update(token.endpoint_id, EndpointInput(url=config.url, region=config.region))
+        return self._row(site_id, self.registry.get(site_id), token is not None)
 
     async def reset(self, site_id: str) -> dict[str, Any]:
         self._site(site_id)

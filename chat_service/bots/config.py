@@ -7,6 +7,7 @@ once after a change made through it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -92,10 +93,17 @@ class BotRegistry:
         self._read_at = self.clock()
         bots = dict(self._file_bots)
         for stored in await self.db.bots.all_configs():
+            current = self._bots.get(stored.site_id)
+            if current is not None and current.source == "database" and current.updated_at == stored.updated_at:
+                bots[stored.site_id] = current  # unchanged: keep its index (building one costs CPU)
+                continue
             try:
                 config = validate(BotConfigBody, stored.config)
             except ChatError:  # a copy saved by an older version: keep the file's, say so
                 log.warning("bot_config_unreadable", site_id=stored.site_id)
                 continue
-            bots[stored.site_id] = SiteBot.build(stored.site_id, config, "database", stored.updated_at)
+            # Off the event loop: a large FAQ's index takes a moment to build.
+            bots[stored.site_id] = await asyncio.to_thread(
+                SiteBot.build, stored.site_id, config, "database", stored.updated_at
+            )
         self._bots = bots

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +48,7 @@ class Outgoing:
 
 
 def outgoing(
-    text: str, visitor: Mapping[str, str], *, sender: str, redact_text: bool, share: tuple[str, ...] | list[str]
+    text: str, visitor: Mapping[str, str], *, sender: str, redact_text: bool, share: Sequence[str]
 ) -> Outgoing:
     """Minimise: the redacted text (the visitor's own name, e-mail, IP and page too), shared fields only."""
     if redact_text:

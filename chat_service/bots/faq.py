@@ -16,6 +16,7 @@ from typing import Literal
 
 import bm25s
 import numpy as np
+import numpy.typing as npt
 
 from chat_service.bots.texts import fold
 
@@ -23,15 +24,17 @@ LANGUAGES = ("en", "nl")
 # Words that say nothing about which question is meant (kept short: BM25's IDF does the rest).
 _STOPWORD_TEXT = (
     "a an the is are was be do does did i you we my your our it to of in on at for and or what how when "
-    "where can could would will with me us this that there have has any from about please hi hello "
-    "de het een zijn ben ik je jij u wij mijn jouw uw ons onze te van op aan voor en wat hoe "
-    "wanneer waar kan kunnen zou wil met mij dit dat er heb heeft hebben graag hallo hoi"
+    "where which can could would will with me us this that there have has any from about please hi hello "
+    "de het een zijn ben ik je jij jullie u wij mijn jouw uw ons onze te van op aan voor en wat hoe "
+    "wanneer waar welke welk kan kunnen zou wil met mij dit dat er heb heeft hebben graag hallo hoi"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_CORRECTABLE = 4
 CORRECTION_CUTOFF = 0.75
 MARGIN = 0.8  # the best answer is clear when the runner-up scores below this share of it
+DOMINANCE = 0.25  # ... and far ahead when below this share
+RANKED = 10  # entries a ranking lists
 
 
 def words(text: str) -> list[str]:
@@ -84,13 +87,13 @@ class FaqIndex:
         self._vocabulary = sorted({w for doc in corpus for w in doc if not w.startswith("#") and len(w) > 2})
         self._known = {t for doc in corpus for t in doc}
         self._retriever: bm25s.BM25 | None = None
-        self._own: np.ndarray | None = None
+        self._own: npt.NDArray[np.float64] | None = None
         if corpus and any(corpus):
             self._retriever = bm25s.BM25()
             self._retriever.index(corpus, show_progress=False)
             self._own = np.array([max(self._scores(doc)[i], 1e-9) for i, doc in enumerate(corpus)], dtype=np.float64)
 
-    def _scores(self, query: list[str]) -> np.ndarray:
+    def _scores(self, query: list[str]) -> npt.NDArray[np.float64]:
         assert self._retriever is not None
         known = [t for t in query if t in self._known]
         if not known:
@@ -108,18 +111,24 @@ class FaqIndex:
                 out.append(word)
         return out
 
-    def rank(self, text: str) -> list[Ranked]:
-        """Entries by confidence, best first (each entry once, in its best-matching language)."""
+    def rank(self, text: str, limit: int = RANKED) -> list[Ranked]:
+        """The best `limit` entries by confidence, best first (each once, in its best language)."""
         if self._retriever is None or self._own is None:
             return []
         scores = self._scores(tokens(self.corrected(text)))
         confidence = np.minimum(scores / self._own, 1.0)
-        best: dict[int, Ranked] = {}
-        for doc, (index, language) in enumerate(self._docs):
-            ranked = Ranked(index, language, round(float(scores[doc]), 4), round(float(confidence[doc]), 4))
-            if index not in best or ranked.confidence > best[index].confidence:
-                best[index] = ranked
-        return sorted(best.values(), key=lambda r: (-r.confidence, r.index))
+        ranked: list[Ranked] = []
+        seen: set[int] = set()
+        # Stable: equal confidences keep corpus order (entry order, English first).
+        for doc in np.argsort(-confidence, kind="stable"):
+            index, language = self._docs[int(doc)]
+            if index in seen:
+                continue
+            seen.add(index)
+            ranked.append(Ranked(index, language, round(float(scores[doc]), 4), round(float(confidence[doc]), 4)))
+            if len(ranked) == limit:
+                break
+        return ranked
 
     def match(self, text: str, *, answer_at: float, suggest_at: float, suggestions: int = 3) -> Match:
         ranking = self.rank(text)
@@ -127,7 +136,11 @@ class FaqIndex:
             return Match("miss", ranking, [])
         top = ranking[0]
         runner_up = ranking[1].confidence if len(ranking) > 1 else 0.0
-        if top.confidence >= answer_at and (runner_up < top.confidence * MARGIN or top.confidence >= 0.999):
+        clear = runner_up < top.confidence * MARGIN or top.confidence >= 0.999
+        # A short question matches part of an entry's: below the threshold, one entry far ahead of
+        # every other (one word of it, e.g. "delivery") is still the answer.
+        dominant = top.confidence >= (answer_at + suggest_at) / 2 and runner_up < top.confidence * DOMINANCE
+        if (top.confidence >= answer_at and clear) or dominant:
             return Match("answer", ranking, [top.index])
         offered = [r.index for r in ranking if r.confidence >= suggest_at][:suggestions]
         return Match("suggest", ranking, offered) if offered else Match("miss", ranking, [])

@@ -34,6 +34,7 @@ log = get_logger(__name__)
 SWEEP_EVERY_S = 5.0
 # Beyond the bot timeout before a silent turn counts as lost (a slow pipeline, clock skew).
 SWEEP_GRACE = timedelta(seconds=5)
+SWEEP_WINDOW = timedelta(days=1)
 BOT_MESSAGE_EVENT = "bot.message"
 
 
@@ -96,6 +97,8 @@ class BotRunner:
             await self.turn(conversation_id, message)
         except NotFound:
             pass  # erased meanwhile
+        except ChatError as exc:  # the database or the pipeline refused (overload, shutting down)
+            log.warning("bot_turn_failed", conversation_id=conversation_id, code=exc.code)
         except Exception:
             # The sweep hands the conversation over if this left it waiting on the bot.
             log.exception("bot_turn_failed", conversation_id=conversation_id)
@@ -135,11 +138,7 @@ class BotRunner:
             misses = await self._conversations.count_bot_turn(conv.id, answered=reply.answered)
             if reply.handover is None and misses >= bot.config.max_misses:
                 reply = Reply(handover="misses")
-        if (
-            reply.handover is not None
-            and reply.handover in ("misses", "request")
-            and not bot.within_hours(self._clock())
-        ):
+        if reply.handover in ("misses", "request") and not bot.within_hours(self._clock()):
             reply = Reply(reply.messages, "offline")
         await self._say(bot, conv.id, message.id, reply.messages, lang)
         if reply.handover is not None:
@@ -243,14 +242,25 @@ class BotRunner:
     # --- crash safety ------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Hand over conversations left waiting on the bot longer than its timeout (a lost turn)."""
-        before = self._clock() - timedelta(seconds=self._timeout) - SWEEP_GRACE
+        """Hand over conversations left waiting on the bot longer than its timeout (a lost turn).
+
+        Looks back `SWEEP_WINDOW` (a day): conversations the bot answered and the visitor left stay
+        in `bot`, so the window keeps each sweep to two bounded queries however many pile up.
+        """
+        now = self._clock()
+        before = now - timedelta(seconds=self._timeout) - SWEEP_GRACE
+        candidates = [
+            c
+            for c in await self._db.conversations.with_bot_between(now - SWEEP_WINDOW, before)
+            if c.id not in self._locks and c.last_message_id is not None  # not while a turn runs here
+        ]
+        if not candidates:
+            return 0
+        last = await self._db.messages.by_ids([c.last_message_id for c in candidates if c.last_message_id])
+        waiting = {m.conversation_id for m in last if m.sender == "visitor"}
         count = 0
-        for conv in await self._db.conversations.with_bot_since(before):
-            if conv.id in self._locks:
-                continue  # a turn is running here
-            last = await self._conversations.last_message(conv)
-            if last is None or last.sender != "visitor":
+        for conv in candidates:
+            if conv.id not in waiting:
                 continue
             visitor = await self._conversations.visitor_fields(conv)
             if await self.hand_over(conv.id, "timeout", language_of(visitor.get("language"))) is not None:

@@ -27,13 +27,18 @@ DID_NOT_UNDERSTAND = {
     "en": "Sorry, I do not know the answer to that. Could you put it another way?",
     "nl": "Sorry, daar weet ik het antwoord niet op. Kun je het anders zeggen?",
 }
-# A whole message asking for a person (after normalising): a hand-over request, as the button is.
-_ASK_FOR_PERSON = re.compile(
-    r"^(?:(?:i want|i would like|can i|let me|please)?\s*(?:talk|speak|chat)?\s*(?:to|with)?\s*"
-    r"(?:a |an )?(?:person|human|agent|someone|people|operator|employee|real person)|"
-    r"(?:ik wil)?\s*(?:graag)?\s*(?:praten|spreken|chatten)?\s*(?:met)?\s*(?:een )?"
-    r"(?:mens|medewerker|persoon|iemand))\s*(?:please|graag|alstublieft|aub|a\.u\.b\.)?[.!?]*$"
+# A message made only of these words, one of them from the first set, asks for a person (as the
+# "Talk to a person" button does): "person", "I want to talk to a human", "ik wil graag een medewerker".
+_PERSON_TEXT = (
+    "person human agent someone somebody people operator employee staff mens mensen medewerker persoon iemand"
 )
+_FILLER_TEXT = (
+    "i want would like to talk speak chat with a an the real please can could let me get connect contact "
+    "ik wil graag praten spreken chatten met een echte echt alstublieft aub kan mag"
+)
+_PERSON = frozenset(_PERSON_TEXT.split())
+_FILLER = frozenset(_FILLER_TEXT.split())
+_WORDS = re.compile(r"[a-z]+")
 
 
 def language_of(value: str | None) -> str:
@@ -49,4 +54,5 @@ def fold(text: str) -> str:
 
 
 def asks_for_person(text: str) -> bool:
-    return bool(_ASK_FOR_PERSON.fullmatch(fold(text)))
+    words = set(_WORDS.findall(fold(text)))
+    return bool(words & _PERSON) and words <= _PERSON | _FILLER

@@ -220,7 +220,10 @@ class AgentNamespace(BaseNamespace):
             colleague = await self.services.db.users.by_id(agent_id)
             if colleague is None or colleague.disabled:
                 raise NotFound("No such agent.")
+        before = await self.services.conversations.get(conversation_id)
         conv, won = await self.services.conversations.claim(conversation_id, target, force=agent_id is not None)
+        if before.status == "bot" and conv.status != "bot":
+            await self._tell_visitor_taken_over(conv)
         wire = summary_to_wire(conv)
         if not won:
             raise Conflict(
@@ -229,6 +232,15 @@ class AgentNamespace(BaseNamespace):
             )
         await self.emit("conversation_updated", {"conversation": wire}, room=AGENTS_ROOM)
         return {"conversation": wire}
+
+    async def _tell_visitor_taken_over(self, conv: Conversation) -> None:
+        """A person took the conversation from the bot: the widget stops showing the bot as active."""
+        await self.services.sio.emit(
+            "conversation_status",
+            {"status": conv.status, "handed_over": True},
+            room=conversation_room(conv.id),
+            namespace=VISITOR_NAMESPACE,
+        )
 
     async def on_read(self, sid: str, payload: object) -> dict[str, Any]:
         conversation_id, seen = parse_read(payload)
@@ -264,6 +276,7 @@ class AgentNamespace(BaseNamespace):
 
         async def taken_over(conv: Conversation) -> None:
             await self.emit("conversation_updated", {"conversation": summary_to_wire(conv)}, room=AGENTS_ROOM)
+            await self._tell_visitor_taken_over(conv)
 
         view, _ = await self.services.conversations.agent_reply(
             user, reply.conversation_id, reply.client_id, reply.text, announce, taken_over

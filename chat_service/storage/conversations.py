@@ -245,9 +245,14 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     @translate_errors
-    async def with_bot_since(self, before: datetime, limit: int = 200) -> list[Conversation]:
-        """Conversations still with the bot whose last activity is older than `before`."""
-        cursor = self._col.find({"status": "bot", "last_activity_at": {"$lt": before}}).limit(limit)
+    async def with_bot_between(self, after: datetime, before: datetime, limit: int = 500) -> list[Conversation]:
+        """Conversations still with the bot whose last activity lies between `after` and `before`
+        (the inbox index: status, then time), newest first."""
+        cursor = (
+            self._col.find({"status": "bot", "last_activity_at": {"$gte": after, "$lt": before}})
+            .sort([("last_activity_at", DESCENDING)])
+            .limit(limit)
+        )
         return [_conversation_from_doc(doc) async for doc in cursor]
 
     @translate_errors

@@ -290,7 +290,8 @@ class RetentionStore:
                 if deleted.deleted_count != sum(len(by_id[i].texts) for i in chunk):
                     raise _BatchChanged()
             new_messages = [
-                message_to_doc(replace(t.message, text=t.text, text_length=t.text_length))
+                # A bot's quick-reply buttons are for the live chat only: they go, not re-keyed.
+                message_to_doc(replace(t.message, text=t.text, text_length=t.text_length, buttons=None))
                 for i in ids
                 for t in by_id[i].texts
             ]
@@ -316,7 +317,8 @@ class RetentionStore:
                     continue
                 for doc in docs:
                     text = texts[doc["_id"]]
-                    new_messages.append({**doc, "text": text.text, "text_length": text.text_length})
+                    kept = {k: v for k, v in doc.items() if k != "buttons"}
+                    new_messages.append({**kept, "text": text.text, "text_length": text.text_length})
             if not ok:
                 return set()
             ids = sorted(ok)
