@@ -8,13 +8,22 @@ import type { Strings } from "./strings";
 import { h, type View } from "./view";
 
 /** The label above a bot message's text. */
-export const botLabel = (m: ChatMessage, s: Strings): Node[] => (m.bot ? [h("p", { class: "i ai" }, m.bot.name + " · " + s.bot)] : []);
+export const botLabel = (m: ChatMessage, s: Strings): Node[] =>
+  m.bot ? [h("p", { class: "i ai" }, m.bot.name + " · " + s.bot)] : [];
 
 /** A bot message's quick replies: titles as text, payloads as data (shown under the last message only). */
 export const quickReplies = (m: ChatMessage): Node[] =>
-  m.buttons?.length ? [h("div", { class: "qr" }, ...m.buttons.map((b) => h("button", { type: "button", "data-p": b.payload }, b.title)))] : [];
+  m.buttons?.length
+    ? [h("div", { class: "qr" }, ...m.buttons.map((b) => h("button", { type: "button", "data-p": b.payload }, b.title)))]
+    : [];
 
-export function mountBot(view: View, s: Strings, session: ChatSession, write: (text: string) => void, say: (text: string) => void) {
+export function mountBot(
+  view: View,
+  s: Strings,
+  session: ChatSession,
+  write: (text: string) => void,
+  say: (text: string) => void,
+) {
   const human = h("button", { type: "button", class: "f", hidden: "" }, s.human);
   view.panel.insertBefore(human, view.composer);
   view.panel.addEventListener("click", (event) => {
@@ -38,7 +47,8 @@ export function mountBot(view: View, s: Strings, session: ChatSession, write: (t
     greet(bot: { name: string; greeting: string | null } | null): void {
       if (!bot) return;
       status("bot");
-      if (bot.greeting) view.show({ id: "0", sender: "bot", bot, text: bot.greeting, created_at: new Date().toISOString() }, "delivered");
+      const at = new Date().toISOString();
+      if (bot.greeting) view.show({ id: "0", sender: "bot", bot, text: bot.greeting, created_at: at }, "delivered");
     },
   };
 }
