@@ -33,7 +33,7 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.chat_latency import NodeRelayProcess, RelayProcess  # noqa: E402
+from bench.chat_latency import BENCH_LIMITS, NodeRelayProcess, RelayProcess  # noqa: E402
 from tests.helpers import SecantusProcess, ServerProcess  # noqa: E402
 
 CONNECT_CONCURRENCY = 50
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="idle-connections-"))
     secantus = SecantusProcess(workdir / "db")
-    server = ServerProcess("", workdir / "server", env_extra={"CHAT_LOG_LEVEL": "WARNING"})
+    server = ServerProcess("", workdir / "server", env_extra={"CHAT_LOG_LEVEL": "WARNING", **BENCH_LIMITS})
     relay = {"bare": RelayProcess, "node": NodeRelayProcess}[args.target](workdir) if args.target != "chat" else None
     try:
         if relay is not None:
