@@ -33,20 +33,10 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.chat_latency import NodeRelayProcess, RelayProcess  # noqa: E402
+from bench.chat_latency import BENCH_LIMITS, NodeRelayProcess, RelayProcess  # noqa: E402
 from tests.helpers import SecantusProcess, ServerProcess  # noqa: E402
 
 CONNECT_CONCURRENCY = 50
-
-
-# One load generator on one address stands for many visitors: the per-address and per-connection
-# abuse limits (chat_service/limits.py) would refuse it long before the server is the limit.
-BENCH_ENV = {
-    "CHAT_LOG_LEVEL": "WARNING",
-    "CHAT_LIMIT_CONNECTIONS_PER_ADDRESS": "100000",
-    "CHAT_LIMIT_MESSAGES_PER_MINUTE": "100000",
-    "CHAT_LIMIT_CONVERSATIONS_PER_HOUR": "1000000",
-}
 
 
 def rss_kb(pid: int) -> int:
@@ -157,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     workdir = Path(tempfile.mkdtemp(prefix="idle-connections-"))
     secantus = SecantusProcess(workdir / "db")
-    server = ServerProcess("", workdir / "server", env_extra=BENCH_ENV)
+    server = ServerProcess("", workdir / "server", env_extra={"CHAT_LOG_LEVEL": "WARNING", **BENCH_LIMITS})
     relay = {"bare": RelayProcess, "node": NodeRelayProcess}[args.target](workdir) if args.target != "chat" else None
     try:
         if relay is not None:
