@@ -33,6 +33,7 @@ from chat_service.storage.database import translate_errors
 
 log = get_logger(__name__)
 NONE = "-"
+LOAD_CHUNK = 50  # documents per insert when bulk loading (each is a few kB)
 # Histogram bucket upper bounds in seconds: 1 s, then 25 % wider each, up to 60 days; the last
 # bucket (beyond about 70 days) is open. A median or p90 read from it is exact to within one
 # bucket (at most 25 %).
@@ -235,8 +236,8 @@ class ReportStore:
     async def load(self, changes: Iterable[RollupChange]) -> int:
         """Bulk load (benchmarks, imports) into an empty store: one insert per document."""
         docs = [change.document() for change in fold(changes)]
-        if docs:
-            await self._col.insert_many(docs, ordered=False)
+        for i in range(0, len(docs), LOAD_CHUNK):
+            await self._col.insert_many(docs[i : i + LOAD_CHUNK], ordered=False)
         return len(docs)
 
     @translate_errors
