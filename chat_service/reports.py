@@ -8,7 +8,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from chat_service.models import Team
@@ -32,12 +32,13 @@ class Group:
     handed_over: int = 0
     csat: list[int] = field(default_factory=lambda: [0] * 5)
 
-    def add_times(self, rollup: Rollup) -> None:
-        self.frt.merge(rollup.frt)
-        self.res.merge(rollup.res)
-        self.bot += rollup.bot
-        self.handed_over += rollup.handed_over
-        self.csat = [a + b for a, b in zip(self.csat, rollup.csat, strict=True)]
+    def add(self, other: Group | Rollup) -> None:
+        """Another group's (or roll-up's) times, hand-overs and ratings; not its conversation count."""
+        self.frt.merge(other.frt)
+        self.res.merge(other.res)
+        self.bot += other.bot
+        self.handed_over += other.handed_over
+        self.csat = [a + b for a, b in zip(self.csat, other.csat, strict=True)]
 
     def to_wire(self) -> dict[str, Any]:
         rated = sum(self.csat)
@@ -85,33 +86,38 @@ def build_report(
 ) -> dict[str, Any]:
     per_day = dict.fromkeys(span.days, 0)
     hour_of_week = [[0] * 24 for _ in range(7)]  # Monday first, in the viewer's offset
-    total, sites, agents = Group(), dict[str, Group](), dict[str, Group]()
+    counts: dict[str, int] = {}  # conversations per site, by the viewer's days
+    cells: dict[tuple[str, str | None], Group] = {}  # times and ratings per (site, agent), by UTC day
+    for rollup in rollups:
+        site = rollup.site_id or ""
+        for hour, count in enumerate(rollup.hours):
+            if count:
+                shifted = hour + span.offset_hours
+                day = rollup.day + timedelta(days=shifted // 24)
+                if day in per_day:
+                    per_day[day] += count
+                    hour_of_week[day.weekday()][shifted % 24] += count
+                    counts[site] = counts.get(site, 0) + count
+        if span.first <= rollup.day <= span.last and (rollup.frt.n or rollup.res.n or any(rollup.csat) or rollup.bot):
+            cells.setdefault((site, rollup.agent_id), Group()).add(rollup)
+    # Few cells (sites x agents): combine them into the groups shown.
     team_of_site: dict[str, list[Team]] = {}
     for team in teams:
         for site in team.site_ids:
             team_of_site.setdefault(site, []).append(team)
-    team_groups = {team.id: Group() for team in teams}
-    for rollup in rollups:
-        # Conversations count by the viewer's clock; durations and ratings by the UTC creation day.
-        local_count = 0
-        for hour, count in enumerate(rollup.hours):
-            if count:
-                local = datetime.combine(rollup.day, time(hour)) + timedelta(hours=span.offset_hours)
-                if local.date() in per_day:
-                    per_day[local.date()] += count
-                    hour_of_week[local.weekday()][local.hour] += count
-                    local_count += count
-        in_range = span.first <= rollup.day <= span.last
-        if not local_count and not in_range:
-            continue  # a neighbouring day read only for the viewer's offset
-        groups = [total, sites.setdefault(rollup.site_id or "", Group())]
-        groups += [team_groups[team.id] for team in team_of_site.get(rollup.site_id or "", [])]
-        if rollup.agent_id is not None:
-            groups.append(agents.setdefault(rollup.agent_id, Group()))
-        for group in groups:
-            group.conversations += local_count
-            if in_range:
-                group.add_times(rollup)
+    total = Group(conversations=sum(counts.values()))
+    sites = {site: Group(conversations=n) for site, n in counts.items()}
+    team_groups = {team.id: Group(conversations=sum(counts.get(site, 0) for site in team.site_ids)) for team in teams}
+    agents: dict[str, Group] = {}
+    for (site, agent), cell in cells.items():
+        targets = [total, sites.setdefault(site, Group())]
+        targets += [team_groups[team.id] for team in team_of_site.get(site, [])]
+        if agent is not None:
+            targets.append(agents.setdefault(agent, Group()))
+        for group in targets:
+            group.add(cell)
+    for group in agents.values():
+        group.conversations = group.res.n  # an agent's conversations: those closed as theirs
     total_wire = total.to_wire()
     total_wire["bot"]["note"] = BOT_NOTE
     return {

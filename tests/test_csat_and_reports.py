@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from chat_service.reports import Range, build_report, report_csv
-from chat_service.storage.reports import BOUNDS, Histogram, Rollup, bucket_of
+from chat_service.storage.reports import BOUNDS, Histogram, Rollup, RollupChange, _rollups_from_doc, bucket_of
 from tests.helpers import ServerProcess, agent_client, call, login_full, visitor_client
 from tests.test_console_api import Api
 
@@ -152,6 +152,21 @@ def test_counts_follow_the_viewers_clock_and_hour_of_week_starts_on_monday() -> 
 
 def test_csv_names_cannot_become_spreadsheet_formulas() -> None:
     day = date(2026, 11, 23)
-    report = build_report([_rollup(day, 9, agent="u1")], Range(day, day), [], {"u1": "=HYPERLINK(1)"})
+    report = build_report([_rollup(day, 9, agent="u1", csat=3)], Range(day, day), [], {"u1": "=HYPERLINK(1)"})
     rows = list(csv.DictReader(io.StringIO(report_csv(report))))
     assert next(r for r in rows if r["section"] == "agent")["name"] == "'=HYPERLINK(1)"
+
+
+def test_a_bulk_loaded_document_is_what_the_increments_make() -> None:
+    change = RollupChange("2026-11-23", "shop", {"created": 2, "hours.9": 2, "a.u1.res.n": 1, "a.u1.res.b.3": 1})
+    doc = change.document()
+    assert doc == {
+        "_id": "2026-11-23|shop",
+        "day": "2026-11-23",
+        "site_id": "shop",
+        "created": 2,
+        "hours": {"9": 2},
+        "a": {"u1": {"res": {"n": 1, "b": {"3": 1}}}},
+    }
+    [counts, agent] = _rollups_from_doc(doc)
+    assert counts.created == 2 and counts.hours[9] == 2 and agent.agent_id == "u1" and agent.res.n == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -246,9 +246,24 @@ class ConversationStore:
         return None if doc is None else _conversation_from_doc(doc)
 
     async def _closed(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> None:
-        """Reports count a conversation's first close only (a reopened one closes again)."""
-        if doc.get("close_count") == 1:
-            await self._reports.apply([closed(doc)], session=session)
+        """Reports count a conversation's first close only (a reopened one closes again). Its agent
+        is the one assigned, else the one who answered first (one indexed read, at close only)."""
+        if doc.get("close_count") != 1:
+            return
+        doc = {**doc, "assigned_agent_id": await self._report_agent(doc, session)}
+        await self._reports.apply([closed(doc)], session=session)
+
+    async def _report_agent(self, doc: dict[str, Any], session: AsyncClientSession | None = None) -> str | None:
+        """Whose conversation it is in reports: the assigned agent, else the one who answered first."""
+        if doc.get("assigned_agent_id") is not None or doc.get("first_response_at") is None:
+            return doc.get("assigned_agent_id")
+        first = await self._col.database.messages.find_one(
+            {"conversation_id": doc["_id"], "sender": "agent"},
+            {"agent_id": 1},
+            sort=[("created_at", ASCENDING)],
+            session=session,
+        )
+        return None if first is None else first.get("agent_id")
 
     @translate_errors
     async def rate(self, conversation_id: str, rating: int, comment: bytes | None, at: datetime) -> Conversation | None:
@@ -264,7 +279,7 @@ class ConversationStore:
         if doc is None:
             return None
         conv = _conversation_from_doc(doc)
-        await self._reports.apply([rated(conv, rating)])
+        await self._reports.apply([rated(replace(conv, assigned_agent_id=await self._report_agent(doc)), rating)])
         return conv
 
     @translate_errors

@@ -138,6 +138,8 @@ async def test_admin_makes_a_team_searches_and_downloads_the_report(
     total = next(r for r in rows if r["section"] == "total")
     assert total["conversations"] == "1" and total["csat_average"] == "5.0"
     assert [r["key"] for r in rows if r["section"] == "team"] == [str(team["_id"])]
+    # Nobody claimed it: the admin who answered it first is its agent.
+    assert [(r["name"], r["csat_average"]) for r in rows if r["section"] == "agent"] == [("admin", "5.0")]
     for client in (agent, visitor):
         await client.disconnect()
     await page.context.close()
