@@ -194,7 +194,8 @@ h3{font-size:20px;margin:56px 0 12px}
 .hours th,.hours td{text-align:left;padding:4px 24px 4px 0;font-weight:400;border-bottom:1px solid var(--line)}
 .dev{margin-top:48px;padding-bottom:8px;border-top:1px solid var(--line);font:15px/1.6 system-ui,sans-serif}
 .dev h2{font:700 20px system-ui,sans-serif;margin:32px 0 8px}
-pre{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px;white-space:pre-wrap;overflow-wrap:anywhere}
+pre{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px;
+white-space:pre-wrap;overflow-wrap:anywhere}
 code{font-size:14px}
 .foot{padding:32px 24px 96px;color:var(--muted);font-size:15px}
 """
