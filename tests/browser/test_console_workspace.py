@@ -90,6 +90,8 @@ async def test_full_height_panes_at_1280x720_resize_remember_and_never_wrap_tabs
     assert len(panes) == 3 and panes[0]["right"] <= panes[1]["x"] and panes[1]["right"] <= panes[2]["x"], panes
     assert all(abs(p["bottom"] - 720) <= 1 for p in panes), panes
     await assert_tabs_on_one_line(page)
+    # At the default widths every tab is fully in view (narrower lists scroll the tabs sideways).
+    assert await page.locator("[role=tablist]").evaluate("(el) => el.scrollWidth <= el.clientWidth + 1")
     await anna.row("Lukas Weber").click()
     await expect(page.get_by_role("heading", name="Lukas Weber", level=2)).to_be_visible()
     await page.screenshot(path=output_dir / "console-inbox-1280x720.png")
