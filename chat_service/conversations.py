@@ -13,7 +13,7 @@ import json
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -471,10 +471,22 @@ class Conversations:
         """
         key = await self._data_key(conversation_id)
         message = self._seal_message(key, conversation_id, "visitor", client_id, text)
-        view, is_new, reopened = await self._store(key, message, announce)
-        if reopened is not None and self._outbox.listens(STATUS_CHANGED):
-            # Written once the reopen committed (with the message, in the pipeline's batch): a
-            # crash in between loses this one event, never reports a reopen that did not happen.
+        deliveries: list[Delivery] | None = None
+        reported = False
+        if self._outbox.listens(STATUS_CHANGED):
+            current = await self._db.conversations.get(conversation_id)
+            if current is not None and current.status == "closed":
+                # This message reopens it: `conversation.status_changed` goes in the message's own
+                # transaction (with the reopen), so a crash cannot lose it.
+                deliveries = [
+                    *self._outbox.message_created(key, message),
+                    *self._outbox.status_changed(key, replace(current, status="open", closed_at=None)),
+                ]
+                reported = True
+        view, is_new, reopened = await self._store(key, message, announce, deliveries=deliveries)
+        if reopened is not None and not reported and self._outbox.listens(STATUS_CHANGED):
+            # Closed between that read and the write (an agent closing it just then, rare): written
+            # as soon as the reopen committed.
             await self._outbox.insert(self._outbox.status_changed(key, reopened))
         return view, is_new, reopened
 
