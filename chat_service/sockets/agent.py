@@ -27,6 +27,7 @@ from chat_service.sockets.fanout import AGENTS_ROOM, emit_to_agents, rooms_of
 from chat_service.sockets.visitor import NAMESPACE as VISITOR_NAMESPACE
 from chat_service.sockets.visitor import conversation_room, visitor_message
 from chat_service.validation import (
+    AgentReplyIn,
     parse_agent_reply,
     parse_agent_status,
     parse_agent_typing,
@@ -344,38 +345,29 @@ class AgentNamespace(BaseNamespace):
         )
         await self._tell_visitor_taken_over(conv)
 
-    async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
+    async def _reply_context(
+        self, sid: str, payload: object
+    ) -> tuple[AgentReplyIn, User, Callable[[MessageView], Awaitable[None]]]:
+        """A reply's payload, its author (who must see the conversation's site) and its announcer."""
         reply = parse_agent_reply(payload, self.services.settings.max_text_length)
         user = await self._user(sid)
         site_id = await self.services.teams.require(user, reply.conversation_id)
+        names = await self._visitor_names(user, reply.conversation_id)
+        return reply, user, self._announcer(sid, reply.conversation_id, site_id, names)
 
+    async def on_reply(self, sid: str, payload: object) -> dict[str, Any]:
+        reply, user, announce = await self._reply_context(sid, payload)
         view, _ = await self.services.conversations.agent_reply(
-            user,
-            reply.conversation_id,
-            reply.client_id,
-            reply.text,
-            self._announcer(
-                sid, reply.conversation_id, site_id, await self._visitor_names(user, reply.conversation_id)
-            ),
-            self._taken_over,
+            user, reply.conversation_id, reply.client_id, reply.text, announce, self._taken_over
         )
         return {"message": view.to_wire()}
 
     async def on_email_reply(self, sid: str, payload: object) -> dict[str, Any]:
         """Answer by e-mail (an offline conversation): stored like a reply, and mailed to the
         visitor's address through the outbox. Same payload and ack as `reply`."""
-        reply = parse_agent_reply(payload, self.services.settings.max_text_length)
-        user = await self._user(sid)
-        site_id = await self.services.teams.require(user, reply.conversation_id)
-
+        reply, user, announce = await self._reply_context(sid, payload)
         view, is_new = await self.services.conversations.agent_email_reply(
-            user,
-            reply.conversation_id,
-            reply.client_id,
-            reply.text,
-            self._announcer(
-                sid, reply.conversation_id, site_id, await self._visitor_names(user, reply.conversation_id)
-            ),
+            user, reply.conversation_id, reply.client_id, reply.text, announce
         )
         if is_new:
             log.info("agent_email_reply", user_id=user.id, conversation_id=reply.conversation_id)
