@@ -69,7 +69,7 @@ async def test_visitor_and_agent_exchange_a_photo_and_a_pdf(
     await expect(visit.page.get_by_role("link", name="damage.jpg")).to_be_visible()
 
     # The agent sees the photo itself, fetched with the session, and saves it under its name.
-    await agent.locator("#inbox-list button.row").first.click()
+    await agent.locator("#inbox-list a.row").first.click()
     thumbnail = agent.locator(".msg .file img.thumb")
     await expect(thumbnail).to_be_visible()
     assert await thumbnail.evaluate("(img) => img.naturalWidth") == 120
