@@ -61,7 +61,7 @@ async def test_rating_after_a_close_in_the_widget(
     await expect(rating).to_be_hidden()  # nothing to rate while the chat is open
     assert (await call(agent, "/agent", "close", {"conversation_id": conversation_id}))["ok"]
     await expect(rating).to_be_visible()
-    assert await serious_axe_violations(visit) == []
+    assert await serious_axe_violations(visit.page) == []
     await visit.page.screenshot(path=output_dir / "widget-csat.png")
 
     await visit.page.get_by_label("Comment (optional)").fill("Quick and friendly")
