@@ -85,6 +85,7 @@ async def test_availability_is_stateless_and_answers_only_the_sites_origins(
         "online": False,
         "reply_time": None,  # no answered conversations to go on
         "notice": {"version": "7", "text": "Winkelmelding", "link": None},
+        "bot": None,  # this site has no bot
     }
 
     async with http.get(url, params={"site": "shop"}, headers={"Origin": BLOG}) as resp:

@@ -7,11 +7,11 @@ import { relative } from "./time";
 
 /** The views, in tab order. Another module may add one (e.g. `bot`) by pushing here. */
 export const VIEWS: [View, keyof Strings][] = [
-  ["bot", "botView"],
   ["waiting", "waiting"],
   ["mine", "mine"],
   ["open", "allOpen"],
   ["closed", "closed"],
+  ["bot", "botView"],
 ];
 
 /** Per view: how many conversations, and how many of them have unread messages. */
