@@ -96,7 +96,10 @@ async def test_full_height_panes_at_1280x720_resize_remember_and_never_wrap_tabs
     assert all(abs(p["bottom"] - 720) <= 1 for p in panes), panes
     await assert_tabs_on_one_line(page)
     # At the default widths every tab is fully in view (narrower lists scroll the tabs sideways).
-    assert await page.locator("[role=tablist]").evaluate("(el) => el.scrollWidth <= el.clientWidth + 1")
+    widths = await page.locator("[role=tablist]").evaluate(
+        "(el) => [el.scrollWidth, el.clientWidth, [...el.children].map((t) => t.textContent)]"
+    )
+    assert widths[0] <= widths[1] + 1, widths
     await anna.row("Lukas Weber").click()
     await expect(page.get_by_role("heading", name="Lukas Weber", level=2)).to_be_visible()
     await page.screenshot(path=output_dir / "console-inbox-1280x720.png")

@@ -16,7 +16,7 @@ interface Saved {
   compact: boolean;
 }
 
-const DEFAULTS: Saved = { list: 27, details: 16, compact: false };
+const DEFAULTS: Saved = { list: 25, details: 16, compact: false };
 
 function load(): Saved {
   try {
