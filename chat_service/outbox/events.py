@@ -229,19 +229,19 @@ class Outbox:
     ) -> list[Delivery]:
         """An offline message forwarded to the site's team address (if it has one and SMTP is set up)."""
         to = self._mail.team_email(conv.site_id) if self._mail else None
-        if self._mail is None or to is None:
+        if to is None:
             return []
-        body = {
-            "to": to,
-            "sender": self._mail.sender_for(conv.site_id),
-            "conversation_id": conv.id,
-            "text": key.decrypt(FieldRef("messages", first.id, "text"), first.text),
-            "link": self._mail.link(conv.id),
-            "language": visitor.get("language") or "en",
-            "visitor_name": visitor.get("name"),
-            "visitor_email": visitor.get("email"),
-        }
-        return [self._mail_delivery(key, conv.id, OFFLINE_MAIL, body)]
+        return self._mail_delivery(
+            key,
+            conv,
+            OFFLINE_MAIL,
+            to,
+            text=key.decrypt(FieldRef("messages", first.id, "text"), first.text),
+            link=self._link(conv.id),
+            language=visitor.get("language") or "en",
+            visitor_name=visitor.get("name"),
+            visitor_email=visitor.get("email"),
+        )
 
     @property
     def mail_enabled(self) -> bool:
@@ -249,61 +249,49 @@ class Outbox:
 
     def agent_reply_mail(self, key: DataKey, conv: Conversation, to: str, text: str, language: str) -> list[Delivery]:
         """An agent's answer sent to the visitor's address, from the site's sender; replies reach the team."""
-        if self._mail is None:
-            return []
-        body = {
-            "to": to,
-            "sender": self._mail.sender_for(conv.site_id),
-            "conversation_id": conv.id,
-            "text": text,
-            "language": language,
-            "reply_to": self._mail.team_email(conv.site_id),
-        }
-        return [self._mail_delivery(key, conv.id, AGENT_REPLY_MAIL, body)]
+        reply_to = self._mail.team_email(conv.site_id) if self._mail else None
+        return self._mail_delivery(key, conv, AGENT_REPLY_MAIL, to, text=text, language=language, reply_to=reply_to)
 
     def transcript_mail(
         self, key: DataKey, conv: Conversation, to: str, lines: Sequence[Sequence[str]], language: str
     ) -> list[Delivery]:
         """The conversation so far, to the address the visitor gave (at the visitor's request)."""
-        if self._mail is None:
-            return []
-        body = {
-            "to": to,
-            "sender": self._mail.sender_for(conv.site_id),
-            "conversation_id": conv.id,
-            "lines": [list(line) for line in lines],
-            "language": language,
-        }
-        return [self._mail_delivery(key, conv.id, TRANSCRIPT_MAIL, body)]
+        return self._mail_delivery(
+            key, conv, TRANSCRIPT_MAIL, to, lines=[list(line) for line in lines], language=language
+        )
 
     def waiting_mail(self, key: DataKey, conv: Conversation, minutes: int) -> list[Delivery]:
         """Tell the site's team that a conversation has waited `minutes` for an agent (ids and a link only)."""
         to = self._mail.team_email(conv.site_id) if self._mail else None
-        if self._mail is None or to is None:
+        if to is None:
             return []
-        body = {
-            "to": to,
-            "sender": self._mail.sender_for(conv.site_id),
-            "conversation_id": conv.id,
-            "minutes": minutes,
-            "link": self._mail.link(conv.id),
-        }
-        return [self._mail_delivery(key, conv.id, WAITING_MAIL, body)]
+        return self._mail_delivery(key, conv, WAITING_MAIL, to, minutes=minutes, link=self._link(conv.id))
 
-    def _mail_delivery(self, key: DataKey, conversation_id: str, event_type: str, body: dict[str, Any]) -> Delivery:
-        """An e-mail delivery; its payload (addresses, text) encrypted under the conversation's key."""
+    def _link(self, conversation_id: str) -> str | None:
+        return self._mail.link(conversation_id) if self._mail else None
+
+    def _mail_delivery(
+        self, key: DataKey, conv: Conversation, event_type: str, to: str, **fields: Any
+    ) -> list[Delivery]:
+        """An e-mail delivery from the site's sender (none without SMTP); its payload (addresses,
+        text) encrypted under the conversation's key."""
+        if self._mail is None:
+            return []
+        body = {"to": to, "sender": self._mail.sender_for(conv.site_id), "conversation_id": conv.id, **fields}
         now = self._clock()
         delivery_id = new_delivery_id()
-        return Delivery(
-            id=delivery_id,
-            endpoint_id=MAIL_ENDPOINT,
-            event_type=event_type,
-            created_at=now,
-            payload=key.encrypt(payload_aad(delivery_id), json.dumps(body)),
-            conversation_id=conversation_id,
-            expires_at=self.expires_pending(now),
-            next_attempt_at=now,
-        )
+        return [
+            Delivery(
+                id=delivery_id,
+                endpoint_id=MAIL_ENDPOINT,
+                event_type=event_type,
+                created_at=now,
+                payload=key.encrypt(payload_aad(delivery_id), json.dumps(body)),
+                conversation_id=conv.id,
+                expires_at=self.expires_pending(now),
+                next_attempt_at=now,
+            )
+        ]
 
     def conversation_assigned(self, key: DataKey, conv: Conversation) -> list[Delivery]:
         now = self._clock()

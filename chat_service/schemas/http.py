@@ -69,14 +69,10 @@ class NewUserBody(Body):
     display_name: DisplayName | None = None
 
 
-class UserChangesBody(Body):
-    """At least one field; a field left out stays as it is."""
+class ChangesBody(Body):
+    """A partial update (PATCH): at least one field; a field left out stays as it is."""
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
-
-    role: Annotated[Role | None, NotNull] = OPTIONAL
-    disabled: Annotated[bool | None, NotNull] = OPTIONAL
-    display_name: DisplayName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +83,14 @@ class UserChangesBody(Body):
 
     def changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
+
+
+class UserChangesBody(ChangesBody):
+    """At least one field; a field left out stays as it is."""
+
+    role: Annotated[Role | None, NotNull] = OPTIONAL
+    disabled: Annotated[bool | None, NotNull] = OPTIONAL
+    display_name: DisplayName | None = None
 
 
 class CannedBody(Body):
@@ -231,10 +235,8 @@ class WebhookEndpointBody(Body):
         return self.model_dump(exclude_unset=True)
 
 
-class WebhookChangesBody(Body):
+class WebhookChangesBody(ChangesBody):
     """At least one field; a field left out stays as it is."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     url: Annotated[WebhookUrl | None, NotNull] = OPTIONAL
     region: Annotated[WebhookRegion | None, NotNull] = OPTIONAL
@@ -248,13 +250,6 @@ class WebhookChangesBody(Body):
         default=None, max_length=200, json_schema_extra=_value_or_absent
     )
     enabled: Annotated[bool | None, NotNull] = OPTIONAL
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_empty(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data:
-            raise PydanticCustomError("chat_nothing", "Nothing to change.")
-        return data
 
     def as_input(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)

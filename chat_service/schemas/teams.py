@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic_core import PydanticCustomError
 
 from chat_service.schemas.fields import TEXT, Instant, SearchConversationId, SearchEmail, UserId
-from chat_service.schemas.http import OPTIONAL, NotNull, _value_or_absent
+from chat_service.schemas.http import OPTIONAL, ChangesBody, NotNull, _value_or_absent
 from chat_service.schemas.parse import Body
 from chat_service.validation import SITE_ID
 
@@ -30,10 +30,8 @@ class TeamBody(Body):
     site_ids: list[SiteId] = Field(default_factory=list, max_length=MAX_TEAM_SITES)
 
 
-class TeamChangesBody(Body):
+class TeamChangesBody(ChangesBody):
     """At least one field; a field left out stays as it is."""
-
-    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
 
     name: Annotated[TeamName | None, NotNull] = OPTIONAL
     agent_ids: Annotated[list[UserId] | None, NotNull] = Field(
@@ -42,16 +40,6 @@ class TeamChangesBody(Body):
     site_ids: Annotated[list[SiteId] | None, NotNull] = Field(
         default=None, max_length=MAX_TEAM_SITES, json_schema_extra=_value_or_absent
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _not_empty(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data:
-            raise PydanticCustomError("chat_nothing", "Nothing to change.")
-        return data
-
-    def changes(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in sorted(self.model_fields_set)}
 
 
 class SearchBody(Body):
