@@ -245,9 +245,12 @@ async def pipeline_context(app: web.Application) -> AsyncIterator[None]:
         app[DATABASE],
         max_batch=settings.write_batch_max,
         max_wait_s=settings.write_queue_max_wait_ms / 1000,
+        bookkeeping_interval_s=settings.bookkeeping_interval_ms / 1000,
         metrics=app[METRICS],
     )
     pipeline.start()
+    # A node that died before folding its last bookkeeping in: recount from the messages.
+    await pipeline.recover()
     app[PIPELINE] = pipeline
     # On SIGTERM the drain stores and acknowledges what is queued before the sockets close.
     app[DRAIN].add_flush_hook(pipeline.stop)

@@ -510,6 +510,7 @@ class Conversations:
         """The visitor's satisfaction rating (1-5) of a closed conversation, once; the comment is
         sealed with the conversation's key, so it goes with the conversation under retention."""
         key = await self._data_key(conversation_id)
+        await self.fold_bookkeeping([conversation_id])
         blob = key.encrypt(FieldRef("conversations", conversation_id, "csat.comment"), comment) if comment else None
         conv = await self._db.conversations.rate(conversation_id, rating, blob, self._clock())
         if conv is None:
@@ -544,6 +545,7 @@ class Conversations:
         Returns the conversation after the change (None if it no longer exists).
         """
         now = self._clock()
+        await self.fold_bookkeeping([conversation_id])
         conv = await self._db.conversations.forget_visitor(conversation_id, now)
         await self._db.endings.record([conversation_id], "forgotten", now)
         return conv
@@ -591,10 +593,15 @@ class Conversations:
             convs = await store.by_status("bot", limit, sites=sites)
         else:
             convs = await store.by_status("closed" if view == "closed" else "open", limit, sites=sites)
-        return await self.rows(convs, user_id)
+        # Newest activity first, with what this node stored and has not folded in yet.
+        convs = sorted((self._pipeline.overlay(c) for c in convs), key=lambda c: c.last_activity_at, reverse=True)
+        return await self._rows(convs, user_id)
 
     async def rows(self, convs: Sequence[Conversation], user_id: str) -> list[dict[str, Any]]:
-        """Inbox rows (label and preview decrypted) for these conversations."""
+        """Inbox rows (label and preview decrypted) for these conversations, as stored."""
+        return await self._rows([self._pipeline.overlay(c) for c in convs], user_id)
+
+    async def _rows(self, convs: Sequence[Conversation], user_id: str) -> list[dict[str, Any]]:
         ids = [c.id for c in convs]
         keys = await self._data_keys(ids)
         last_ids = [c.last_message_id for c in convs if c.last_message_id]
@@ -675,11 +682,17 @@ class Conversations:
     async def mark_read(self, conversation_id: str, user_id: str, seen: int) -> None:
         await self._db.reads.mark(conversation_id, user_id, seen)
 
+    async def fold_bookkeeping(self, only: Collection[str] | None = None) -> None:
+        """Write this node's unfolded counters and clocks now (of `only` these conversations):
+        for reads that bypass `overlay`, and changes that read them (a close counts the first
+        response time in reports)."""
+        await self._pipeline.fold_now(only)
+
     async def get(self, conversation_id: str) -> Conversation:
         conv = await self._db.conversations.get(conversation_id)
         if conv is None:
             raise NotFound("No such conversation.")
-        return conv
+        return self._pipeline.overlay(conv)
 
     async def open(self, conversation_id: str) -> tuple[Conversation, dict[str, str], list[MessageView]]:
         """Everything an agent sees when opening a conversation, decrypted."""
@@ -712,7 +725,8 @@ class Conversations:
         conv = await self.get(conversation_id)
         if conv.email_index is None:
             return []
-        return await self._db.conversations.by_email_index(conv.email_index, exclude=conv.id, limit=limit)
+        found = await self._db.conversations.by_email_index(conv.email_index, exclude=conv.id, limit=limit)
+        return [self._pipeline.overlay(c) for c in found]
 
     async def agent_reply(
         self,
@@ -777,6 +791,7 @@ class Conversations:
     async def set_status(self, conversation_id: str, status: str) -> Conversation:
         # [outbox] the change and its event in one transaction
         key = await self._data_key(conversation_id) if self._outbox.listens("conversation.status_changed") else None
+        await self.fold_bookkeeping([conversation_id])  # a close reports the first response time
         changed = await self._outbox.write(
             lambda session: self._db.conversations.set_status(
                 conversation_id, "closed" if status == "closed" else "open", self._clock(), session=session

@@ -121,6 +121,7 @@ class Settings:
     mongodb_pool_size: int = 8
     write_queue_max_wait_ms: int = 2000
     write_batch_max: int = 256
+    bookkeeping_interval_ms: int = 10_000
     outbox_worker: bool = True
     outbox_timeout_s: int = 10
     outbox_concurrency: int = 4
@@ -271,6 +272,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
         "Longest a message may wait to be written (ms); beyond it new ones get `unavailable` + `retry_after`.",
     ),
     "write_batch_max": ("CHAT_WRITE_BATCH_MAX", "Most messages the write pipeline stores in one batch."),
+    "bookkeeping_interval_ms": (
+        "CHAT_BOOKKEEPING_INTERVAL_MS",
+        "Longest a conversation's counters and activity clock wait to be folded in under load (ms).",
+    ),
     "outbox_worker": ("CHAT_OUTBOX_WORKER", "Run the outbox delivery worker (webhooks) in this process."),
     "outbox_timeout_s": ("CHAT_OUTBOX_TIMEOUT_S", "Timeout of one webhook delivery attempt, in seconds."),
     "outbox_concurrency": ("CHAT_OUTBOX_CONCURRENCY", "Webhook requests in flight per endpoint per process."),
@@ -477,6 +482,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "mongodb_pool_size": _parse_int(2, 500),
     "write_queue_max_wait_ms": _parse_int(1, 600_000),
     "write_batch_max": _parse_int(1, 10_000),
+    "bookkeeping_interval_ms": _parse_int(100, 600_000),
     "outbox_worker": _parse_bool,
     "outbox_timeout_s": _parse_int(1, 60),
     "outbox_concurrency": _parse_int(1, 64),

@@ -193,6 +193,8 @@ class RetentionJob:
         changes, redactions = [], Counter[str]()
         ring = self.keys.current()
         for conv in batch:
+            if any(messages[i].created_at >= selector.before for i in by_conversation.get(conv.id, [])):
+                continue  # active since (its activity clock is folded in behind its messages)
             key = self._unwrap(run, policy, conv.id, wrapped)
             if key is None:
                 continue

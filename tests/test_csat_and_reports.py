@@ -15,7 +15,7 @@ import pytest
 
 from chat_service.reports import Range, build_report, report_csv
 from chat_service.storage.reports import BOUNDS, Histogram, Rollup, RollupChange, _rollups_from_doc, bucket_of
-from tests.helpers import ServerProcess, agent_client, call, login_full, visitor_client
+from tests.helpers import ServerProcess, agent_client, call, login_full, visitor_client, wait_for
 from tests.test_console_api import Api
 
 PASSWORD = "correct horse battery staple"
@@ -44,7 +44,10 @@ async def test_visitor_rates_a_closed_conversation_once_and_the_report_counts_it
     again = await call(visitor, "/visitor", "rate", {"rating": 1})
     assert again["error"]["code"] == "conflict"
 
-    doc = server.db().conversations.find_one({"_id": conversation_id})
+    doc = wait_for(
+        lambda: server.db().conversations.find_one({"_id": conversation_id, "first_response_at": {"$ne": None}}),
+        what="the first response time folded in",
+    )
     assert doc["csat"]["rating"] == 4
     assert COMMENT.encode() not in bytes(doc["csat"]["comment"])  # sealed with the conversation's key
     assert doc["first_response_at"] >= doc["created_at"]

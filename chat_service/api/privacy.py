@@ -57,6 +57,7 @@ def json_file(data: dict[str, Any], filename: str) -> web.Response:
 async def find(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     query = await parse_body(request, SubjectQueryBody)
+    await request.app[SERVICES].conversations.fold_bookkeeping()  # exact counts and times
     found = await request.app[SERVICES].privacy.find(
         SubjectQuery(email=query.email, conversation_id=query.conversation_id), actor_id=who.user.id
     )
@@ -75,7 +76,9 @@ async def find(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.Response:
     who = await require_user(request, admin=True)
     privacy = request.app[SERVICES].privacy
-    conversations = await privacy.load((await parse_body(request, ExportBody)).ids())
+    ids = (await parse_body(request, ExportBody)).ids()
+    await request.app[SERVICES].conversations.fold_bookkeeping()  # exact counts and times
+    conversations = await privacy.load(ids)
     document = await privacy.export(conversations, actor_id=who.user.id)
     return json_file(document, f"export-{document['request']}.json")
 

@@ -6,8 +6,10 @@ of them (up to `max_batch`). SecantusDB serialises requests and slows down as co
 so one `insert_many` plus one `bulk_write` per batch beats one write per message by far.
 
 Every caller awaits its own outcome, in two steps: `stored` once the batch's `insert_many` is
-journaled (the message may be announced), `done` once its conversation's bookkeeping is too (the
-message may be acknowledged). When the oldest message not yet written (queued, or in the batch
+journaled (the message may be announced), `done` once the batch is settled with its
+conversations (erased ones found, closed ones reopened: the message may be acknowledged). The
+conversations' counters and clocks are folded in behind (`bookkeeping.py`), when the writer is
+quiet or they have waited `bookkeeping_interval_s`. When the oldest message not yet written (queued, or in the batch
 being flushed) has waited longer than `max_wait`, new messages are refused at once with a
 `retry_after`, so an overload queues no more than that.
 """
@@ -19,13 +21,15 @@ import contextlib
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from chat_service.errors import NotFound, Overloaded, StorageUnavailable
 from chat_service.logging import get_logger
 from chat_service.models import Conversation, Message
+from chat_service.pipeline.bookkeeping import Bookkeeping
 from chat_service.storage import Database
 from chat_service.storage.batches import Activity, Inserted
 from chat_service.storage.outbox import Delivery, delivery_to_doc
@@ -36,6 +40,13 @@ if TYPE_CHECKING:  # metrics.py imports the services, which import the pipeline
 log = get_logger(__name__)
 MAX_RETRY_AFTER_S = 30
 STOP_GRACE_S = 5.0
+# The writer folds bookkeeping in once no message has come for this long...
+QUIET_S = 0.1
+# ...or, under load, this many conversations after each batch of messages, so a fold never
+# holds messages back for long (SecantusDB runs one request at a time).
+FOLD_CHUNK = 32
+# After a fold failed (the database is away), the next try waits this long.
+FOLD_RETRY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,13 @@ class WritePipeline:
         *,
         max_batch: int = 256,
         max_wait_s: float = 2.0,
+        bookkeeping_interval_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         metrics: Metrics | None = None,
     ):
         self._db = db
+        self._bookkeeping = Bookkeeping(bookkeeping_interval_s)
+        self._fold_after = 0.0  # no fold before this time (after a failed one)
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_s
@@ -198,20 +212,92 @@ class WritePipeline:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wakeup.clear()
+            if self._queue:
+                await self._flush(self._take())
+                if self._bookkeeping.overdue(self._clock()):
+                    await self._fold(FOLD_CHUNK)
+                continue
+            if self._closing:
+                await self._fold_all()
+                return
+            self._wakeup.clear()
+            if not self._bookkeeping:
                 await self._wakeup.wait()
                 continue
-            await self._flush(self._take())
+            wait = max(QUIET_S, self._fold_after - self._clock())
+            try:
+                async with asyncio.timeout(wait):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                await self._fold(FOLD_CHUNK)  # quiet: fold, a chunk at a time between messages
 
     async def _run_once(self) -> None:
         try:
             while self._queue:
                 await self._flush(self._take())
+            await self._fold_all()  # no writer to fold later
         finally:
             self._writer = None
+
+    # --- bookkeeping ---------------------------------------------------------------------------
+
+    def overlay(self, conv: Conversation) -> Conversation:
+        """`conv` with what this process stored for it and has not folded in yet."""
+        return self._bookkeeping.overlay(conv)
+
+    async def _fold(self, limit: int) -> bool:
+        """Fold up to `limit` conversations' bookkeeping in; False if the database refused."""
+        now = self._clock()
+        if now < self._fold_after:
+            return False
+        return await self._fold_taken(self._bookkeeping.take(limit))
+
+    async def _fold_taken(self, taken: list[Activity]) -> bool:
+        now = self._clock()
+        try:
+            await self._db.batches.fold(taken)
+        except Exception as exc:  # kept for the next try; the messages themselves are stored
+            if isinstance(exc, StorageUnavailable):
+                log.warning(
+                    "bookkeeping_fold_failed", conversations=len(taken), error=type(exc.__cause__ or exc).__name__
+                )
+            else:
+                log.exception("bookkeeping_fold_failed", conversations=len(taken))
+            self._bookkeeping.settled(taken, written=False, now=now)
+            self._fold_after = self._clock() + FOLD_RETRY_S
+            return False
+        self._bookkeeping.settled(taken, written=True, now=now)
+        return True
+
+    async def fold_now(self, only: Collection[str] | None = None) -> None:
+        """Fold what this process has not folded in yet, of `only` these conversations if given
+        (before a read or a change that must see exact values: a close counted in reports, a
+        data-subject request); raises `StorageUnavailable` if the database refused."""
+        self._fold_after = 0.0
+        while self._bookkeeping:
+            taken = self._bookkeeping.take(FOLD_CHUNK * 8, only)
+            if not taken:
+                return
+            if not await self._fold_taken(taken):
+                raise StorageUnavailable()
+
+    async def _fold_all(self) -> None:
+        self._fold_after = 0.0
+        while self._bookkeeping:
+            if not await self._fold(FOLD_CHUNK * 8):
+                # Left for `repair` at the next start; the messages are stored.
+                log.warning("bookkeeping_not_folded", conversations=len(self._bookkeeping))
+                return
+
+    async def recover(self, since_s: float = 3600.0) -> None:
+        """Fold in what a process that died left unfolded (the last `since_s` seconds of messages)."""
+        try:
+            repaired = await self._db.batches.repair(datetime.now(UTC) - timedelta(seconds=since_s))
+        except StorageUnavailable:
+            log.warning("bookkeeping_repair_failed")
+            return
+        if repaired:
+            log.info("bookkeeping_repaired", conversations=repaired)
 
     def _take(self) -> list[Pending]:
         batch = [self._queue.popleft() for _ in range(min(self._max_batch, len(self._queue)))]
@@ -284,7 +370,8 @@ class WritePipeline:
         for pending in followers:
             self._follow(pending, leaders[pending.key])
 
-        reopened, missing = await self._db.batches.record_activity(activity)
+        reopened, missing, later = await self._db.batches.settle(activity)
+        self._bookkeeping.add(later, self._clock())
         await self._finish(new, activity, reopened, missing)
 
     async def _write_with_deliveries(self, written: list[Pending], followers: list[Pending]) -> None:
@@ -306,9 +393,10 @@ class WritePipeline:
                 pending.done.set_result(None)
         activity = self._activity(fresh)
         docs = [delivery_to_doc(d) for p in fresh for d in p.deliveries]
-        reopened, missing = await self._db.batches.record_activity(
+        reopened, missing, later = await self._db.batches.settle(
             activity, messages=[p.message for p in fresh], outbox=docs
         )
+        self._bookkeeping.add(later, self._clock())
         for pending in fresh:
             pending.stored.set_result(Stored(pending.message, True))
         for pending in followers:

@@ -17,7 +17,12 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from chat_service.errors import StorageUnavailable
 from chat_service.models import Conversation, Message
-from chat_service.storage.conversations import _conversation_from_doc, _message_from_doc, message_to_doc
+from chat_service.storage.conversations import (
+    _conversation_from_doc,
+    _last_message_id,
+    _message_from_doc,
+    message_to_doc,
+)
 from chat_service.storage.database import DURABLE, translate_errors
 
 DUPLICATE_KEY = 11000
@@ -73,92 +78,141 @@ class BatchStore:
         return [Inserted.NEW] * len(messages)
 
     @translate_errors
-    async def record_activity(
+    async def settle(
         self,
         activities: Sequence[Activity],
         *,
         messages: Sequence[Message] = (),
         outbox: Sequence[dict[str, Any]] = (),
-    ) -> tuple[dict[str, Conversation], set[str]]:
-        """Count new messages and move the activity clocks: one unordered `bulk_write`, one update
-        per conversation, in one transaction.
+    ) -> tuple[dict[str, Conversation], set[str], list[Activity]]:
+        """What a written batch means for its conversations, without a write per conversation.
 
-        The transaction: on SecantusDB each update outside one is a commit (and an fsync) of its
-        own, inside one the batch commits once; on MongoDB it keeps a batch's bookkeeping
-        all-or-nothing and the two steps below consistent with a concurrent close.
-
-        Reopening without a read first: a conversation with visitor messages is updated guarded
-        on `status != "closed"`. The bulk result only counts matches; when fewer matched than
-        there are conversations, a second bulk in the same transaction applies the bookkeeping
-        and the reopen, guarded on `status: "closed"`, marking the message that reopened it.
-        Only if that matched anything are the candidates read back (one query). A batch that
-        touches one conversation (a quiet moment) skips the transaction. Returns the reopened
-        conversations by id (after the change), and the ids of conversations that no longer exist
-        (erased meanwhile: their messages in this batch must not stay behind as orphans).
+        One read (`_id` and `status` of the batch's conversations) after the messages are
+        written tells which conversations no longer exist (erased meanwhile: their messages in
+        this batch must not stay behind as orphans) and which are closed. A closed conversation
+        with a visitor message in the batch opens again at once, guarded on `status: "closed"`
+        and marking the message that reopened it, its bookkeeping in the same update. Every
+        other conversation's bookkeeping (count, activity clock, last message) is returned, to
+        be folded in later (`fold`): on SecantusDB an update costs several inserts, and at chat
+        rates a batch touches as many conversations as it holds messages.
 
         `messages` and `outbox` (delivery documents) are inserted in the same transaction first:
         a batch that reports its messages to webhooks or e-mail stores message, delivery and
-        bookkeeping together or not at all (transactional outbox).
+        reopen together or not at all (transactional outbox).
+
+        Returns the reopened conversations by id (after the change), the missing ids, and the
+        bookkeeping left to fold.
         """
         if not activities and not messages:
-            return {}, set()
-        guarded = {a.conversation_id: a for a in activities if a.reopen_by is not None}
-        first = [
-            UpdateOne(
-                {"_id": a.conversation_id, "status": {"$ne": "closed"}} if a.reopen_by else {"_id": a.conversation_id},
-                _bookkeeping(a),
-            )
-            for a in activities
-        ]
-        reopen = [
-            UpdateOne(
-                {"_id": a.conversation_id, "status": "closed"},
-                _bookkeeping(a, {"status": "open", "closed_at": None, "reopened_by": a.reopen_by}),
-            )
-            for a in guarded.values()
-        ]
+            return {}, set(), []
+        ids = sorted({a.conversation_id for a in activities} | {m.conversation_id for m in messages})
+        statuses: dict[str, str] = {}
+        reopen_ids: list[str] = []
 
-        matched = [0, 0]
-
-        async def work(session: AsyncClientSession) -> int:
+        async def work(session: AsyncClientSession | None) -> None:
             if messages:
                 await self._messages.insert_many([message_to_doc(m) for m in messages], ordered=False, session=session)
             if outbox:
                 await self._outbox.insert_many(list(outbox), ordered=False, session=session)
-            if not first:
-                return 0
-            result = await self._conversations.bulk_write(first, ordered=False, session=session)
-            matched[0], matched[1] = result.matched_count, 0
-            if not reopen or result.matched_count == len(first):
-                return 0
-            second = await self._conversations.bulk_write(reopen, ordered=False, session=session)
-            matched[1] = second.matched_count
-            return second.matched_count
+            statuses.clear()
+            async for doc in self._conversations.find({"_id": {"$in": ids}}, {"status": 1}, session=session):
+                statuses[doc["_id"]] = doc["status"]
+            reopen = [a for a in activities if a.reopen_by is not None and statuses.get(a.conversation_id) == "closed"]
+            reopen_ids[:] = [a.conversation_id for a in reopen]
+            if reopen:
+                await self._conversations.bulk_write(
+                    [
+                        UpdateOne(
+                            {"_id": a.conversation_id, "status": "closed"},
+                            _bookkeeping(a, {"status": "open", "closed_at": None, "reopened_by": a.reopen_by}),
+                        )
+                        for a in reopen
+                    ],
+                    ordered=False,
+                    session=session,
+                )
 
-        missing: set[str] = set()
-        if len(activities) == 1 and not messages:
-            outcome = await self._record_one(first[0], reopen[0] if reopen else None)
-            if outcome is None:
-                return {}, await self._missing(activities)
-            if not outcome:
-                return {}, missing
+        if messages or outbox:
+            await self._in_transaction(work)
         else:
-            reopened_count = await self._in_transaction(work)
-            if sum(matched) < len(activities):
-                missing = await self._missing(activities)
-            if not reopened_count:
-                return {}, missing
+            try:
+                await work(None)
+            except BulkWriteError as exc:  # including a write concern error: not known to be durable
+                raise StorageUnavailable() from exc
+        missing = set(ids) - set(statuses)
         reopened: dict[str, Conversation] = {}
-        async for doc in self._conversations.find({"_id": {"$in": [c for c in guarded if c not in missing]}}):
-            if doc.get("reopened_by") == guarded[doc["_id"]].reopen_by:
-                reopened[doc["_id"]] = _conversation_from_doc(doc)
-        return reopened, missing
+        if reopen_ids:
+            guarded = {a.conversation_id: a.reopen_by for a in activities if a.conversation_id in reopen_ids}
+            async for doc in self._conversations.find({"_id": {"$in": reopen_ids}}):
+                if doc.get("reopened_by") == guarded[doc["_id"]]:
+                    reopened[doc["_id"]] = _conversation_from_doc(doc)
+        # A conversation whose reopen lost a race (an agent reopened it first) still needs its count.
+        later = [a for a in activities if a.conversation_id in statuses and a.conversation_id not in reopened]
+        return reopened, missing, later
 
-    async def _missing(self, activities: Sequence[Activity]) -> set[str]:
-        """Conversations of the batch that no longer exist (rare: only when fewer matched)."""
-        ids = [a.conversation_id for a in activities]
-        found = {doc["_id"] async for doc in self._conversations.find({"_id": {"$in": ids}}, {"_id": 1})}
-        return set(ids) - found
+    @translate_errors
+    async def fold(self, activities: Sequence[Activity]) -> None:
+        """Apply deferred bookkeeping: one unordered `bulk_write`, one update per conversation.
+        A conversation erased meanwhile matches nothing, which is right."""
+        if not activities:
+            return
+        updates = [UpdateOne({"_id": a.conversation_id}, _bookkeeping(a)) for a in activities]
+        try:
+            if len(updates) == 1:
+                await self._conversations.bulk_write(updates, ordered=False)
+            else:
+                # On SecantusDB each update outside a transaction is a commit (and an fsync) of
+                # its own; inside one the fold commits once.
+                async def work(session: AsyncClientSession) -> None:
+                    await self._conversations.bulk_write(updates, ordered=False, session=session)
+
+                await self._in_transaction(work)
+        except BulkWriteError as exc:
+            raise StorageUnavailable() from exc
+
+    @translate_errors
+    async def repair(self, since: datetime) -> int:
+        """Recount conversations whose messages since `since` are not all folded in (a node that
+        died before its fold). Sets absolute values, so running it twice, or on two nodes at
+        once, is harmless. Returns how many conversations it corrected."""
+        latest: dict[str, dict[str, Any]] = {}
+        cursor = self._messages.find(
+            {"created_at": {"$gte": since}}, {"conversation_id": 1, "created_at": 1, "sender": 1}
+        ).sort("created_at", 1)
+        async for doc in cursor:
+            entry = latest.setdefault(doc["conversation_id"], {"first_agent_at": None})
+            entry["last_at"], entry["last_id"] = doc["created_at"], doc["_id"]
+            if doc.get("sender") == "agent" and entry["first_agent_at"] is None:
+                entry["first_agent_at"] = doc["created_at"]
+        if not latest:
+            return 0
+        stale: list[str] = []
+        async for doc in self._conversations.find(
+            {"_id": {"$in": sorted(latest)}}, {"last_activity_at": 1, "last_message": 1, "last_message_id": 1}
+        ):
+            entry = latest[doc["_id"]]
+            if _last_message_id(doc) != entry["last_id"] or doc["last_activity_at"] < entry["last_at"]:
+                stale.append(doc["_id"])
+        if not stale:
+            return 0
+        counts: dict[str, int] = dict.fromkeys(stale, 0)
+        async for doc in self._messages.find({"conversation_id": {"$in": stale}}, {"conversation_id": 1}):
+            counts[doc["conversation_id"]] += 1
+        updates = []
+        for conversation_id in stale:
+            entry = latest[conversation_id]
+            update: dict[str, Any] = {
+                "$set": {"message_count": counts[conversation_id]},
+                "$max": {
+                    "last_activity_at": entry["last_at"],
+                    "last_message": {"at": entry["last_at"], "id": entry["last_id"]},
+                },
+            }
+            if entry["first_agent_at"] is not None:
+                update["$min"] = {"first_response_at": entry["first_agent_at"]}
+            updates.append(UpdateOne({"_id": conversation_id}, update))
+        await self._conversations.bulk_write(updates, ordered=False)
+        return len(stale)
 
     @translate_errors
     async def delete_orphans(self, message_ids: Sequence[str], conversation_ids: Sequence[str]) -> None:
@@ -185,26 +239,7 @@ class BatchStore:
                 found[key] = _message_from_doc(doc)
         return found
 
-    async def _record_one(self, update: UpdateOne, reopen: UpdateOne | None) -> bool | None:
-        """One conversation (a quiet moment): no transaction, one update in the common case.
-
-        Each guarded update is atomic and exactly one of the two can match a conversation at a
-        time; should its status flip between them (an agent reopening it), try again. Returns
-        whether the reopen update applied.
-        """
-        try:
-            for _ in range(3):
-                if (await self._conversations.bulk_write([update])).matched_count:
-                    return False
-                if reopen is None:
-                    break
-                if (await self._conversations.bulk_write([reopen])).matched_count:
-                    return True
-        except BulkWriteError as exc:  # including a write concern error: not known to be durable
-            raise StorageUnavailable() from exc
-        return None  # the conversation no longer exists
-
-    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[int]]) -> int:
+    async def _in_transaction(self, work: Callable[[AsyncClientSession], Awaitable[None]]) -> None:
         deadline = time.monotonic() + TRANSACTION_RETRY_S
         while True:
             try:
@@ -221,11 +256,18 @@ class BatchStore:
 
 
 def _bookkeeping(activity: Activity, also_set: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The update counting a batch's messages. Every operator commutes, so folds from several
+    nodes may land in any order: the last message is kept as `{at, id}` under `$max` (embedded
+    documents compare field by field: the newest wins, whoever folds last)."""
     update: dict[str, Any] = {
         "$inc": {"message_count": activity.count},
-        "$max": {"last_activity_at": activity.last_at},
-        "$set": {"last_message_id": activity.last_message_id, **(also_set or {})},
+        "$max": {
+            "last_activity_at": activity.last_at,
+            "last_message": {"at": activity.last_at, "id": activity.last_message_id},
+        },
     }
+    if also_set:
+        update["$set"] = also_set
     if activity.first_agent_at is not None:
         # Same update, no read: the field is set once and only ever lowered (reports).
         update["$min"] = {"first_response_at": activity.first_agent_at}

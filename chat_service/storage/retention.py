@@ -378,7 +378,15 @@ class RetentionStore:
                         {"_id": 1},
                         session=session,
                     )
-                    ids.extend([doc["_id"] async for doc in still])
+                    # The activity clock is folded in behind the messages (pipeline/bookkeeping.py):
+                    # a message not yet counted there keeps its conversation too.
+                    recent = self._db.messages.find(
+                        {"conversation_id": {"$in": chunk}, "created_at": {"$gte": inactive_before}},
+                        {"conversation_id": 1},
+                        session=session,
+                    )
+                    active = {doc["conversation_id"] async for doc in recent}
+                    ids.extend([doc["_id"] async for doc in still if doc["_id"] not in active])
                 if not ids:
                     return 0
             for chunk in _chunks(ids):
