@@ -5,7 +5,7 @@
 Starts SecantusDB (`--sync-on-commit`, as the tests do), loads 500 conversation documents shaped
 like the service's (same fields, the same five secondary indexes, encrypted visitor fields), then
 times batches of each kind of write at `w="majority", j=True` and reports SecantusDB's own CPU
-per written document. The gap between an insert and an update is why the chat server's capacity
+per document written (or read). The gap between an insert and an update is why the chat server's capacity
 is set by its per-message bookkeeping update of `conversations` (see bench/README.md).
 """
 
@@ -124,6 +124,11 @@ async def run(uri: str, pid: int, batch: int, rounds: int) -> dict[str, float]:
         ops = [UpdateOne({"_id": target(r * batch + j)}, bookkeeping(at, j)) for j in range(batch)]
         await slim.bulk_write(ops, ordered=False)
 
+    async def read_statuses(r: int) -> None:
+        # What the write pipeline reads per batch instead of updating (chat_service/storage/batches.py).
+        ids = [target(r * batch + j) for j in range(batch)]
+        [doc async for doc in conversations.find({"_id": {"$in": ids}}, {"status": 1})]
+
     async def insert_events(_: int) -> None:
         await events.insert_many([{"c": target(next(counter)), "t": now} for _ in range(batch)], ordered=False)
 
@@ -132,6 +137,7 @@ async def run(uri: str, pid: int, batch: int, rounds: int) -> dict[str, float]:
         ("update conversation (5 indexes)", update_conversations),
         ("update conversation, in a transaction", update_in_transaction),
         ("update slim document (1 index)", update_slim),
+        ("read status of a conversation (by _id)", read_statuses),
         ("insert event (no index)", insert_events),
     ]
     results: dict[str, float] = {}

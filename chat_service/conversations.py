@@ -356,10 +356,8 @@ class Conversations:
         self._pipeline.admit()
         first_client_hash = None
         if len(first.client_id) >= MIN_RECOVERABLE_CLIENT_ID:
+            # No read first: a resend (rare) meets the unique index below and is answered there.
             first_client_hash = hash_token("first-message:" + first.client_id)
-            earlier = await self._db.conversations.by_first_client(first_client_hash)
-            if earlier is not None:
-                return await self._restart(earlier, first)
         now = self._clock()
         conversation_id = new_conversation_id()
         key, wrapped = self._keys.current().new_data_key(conversation_id)
@@ -407,11 +405,9 @@ class Conversations:
         self._cache.put(conversation_id, key)
         # Counted in the conversation already: no bookkeeping write for the first message.
         deliveries = self._outbox.conversation_started(key, conv, plain, message)
-        # The report's count goes alongside the message (another connection), not before it.
-        (view, _, _), _ = await asyncio.gather(
-            self._store(key, message, counted=False, admitted=True, deliveries=deliveries),
-            self._db.reports.apply([rollups.started(conv)]),
-        )
+        # The report's count is folded in behind, with the conversations' bookkeeping.
+        self._pipeline.defer_rollups([rollups.started(conv)])
+        view, _, _ = await self._store(key, message, counted=False, admitted=True, deliveries=deliveries)
         return Started(conv, view, f"{conversation_id}.{secret}")
 
     async def _restart(self, conv: Conversation, resent: VisitorMessageIn) -> Started:

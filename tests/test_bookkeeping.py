@@ -4,6 +4,7 @@ what agents and retention read stays right, across nodes and across a crash."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -118,7 +119,7 @@ async def test_counts_lost_with_a_killed_node_are_recounted_at_the_next_start(cr
     assert server.proc is not None
     server.proc.send_signal(signal.SIGKILL)
     stop.set()
-    with pytest.raises((TimeoutError, socketio.exceptions.SocketIOError)):  # the ack never comes
+    with contextlib.suppress(TimeoutError, socketio.exceptions.SocketIOError):  # an ack in flight never comes
         await writer
     server.proc.wait(10)
     await visitor.disconnect()

@@ -21,6 +21,7 @@ async def _report(request: web.Request) -> dict[str, Any]:
     services = request.app[SERVICES]
     query = parse_query(request, ReportQuery)
     scope = await services.teams.scope(who.user)
+    await services.conversations.fold_bookkeeping()  # this node's counts, exact
     span = Range(query.start, query.end, round(query.tz_offset / 60))
     return await services.reports.report(scope, span, query.site)
 

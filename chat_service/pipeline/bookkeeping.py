@@ -19,6 +19,7 @@ from dataclasses import replace
 
 from chat_service.models import Conversation
 from chat_service.storage.batches import Activity
+from chat_service.storage.reports import RollupChange
 
 
 def merge(a: Activity, b: Activity) -> Activity:
@@ -42,10 +43,23 @@ class Bookkeeping:
         self.interval_s = interval_s
         self._pending: dict[str, Activity] = {}
         self._inflight: dict[str, Activity] = {}
+        # Report roll-up increments (a conversation started): best effort, as reports always were.
+        self._rollups: list[RollupChange] = []
         self._since: float | None = None  # when the oldest pending change arrived
 
     def __len__(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._rollups)
+
+    def add_rollups(self, changes: Iterable[RollupChange], now: float) -> None:
+        self._rollups.extend(changes)
+        if self._rollups and self._since is None:
+            self._since = now
+
+    def take_rollups(self) -> list[RollupChange]:
+        taken, self._rollups = self._rollups, []
+        if not self._pending:
+            self._since = None
+        return taken
 
     def add(self, activities: Iterable[Activity], now: float) -> None:
         for activity in activities:
@@ -64,7 +78,7 @@ class Bookkeeping:
         taken = [self._pending.pop(i) for i in ids]
         for activity in taken:
             self._inflight[activity.conversation_id] = activity
-        if not self._pending:
+        if not self._pending and not self._rollups:
             self._since = None
         return taken
 

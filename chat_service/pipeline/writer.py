@@ -33,6 +33,7 @@ from chat_service.pipeline.bookkeeping import Bookkeeping
 from chat_service.storage import Database
 from chat_service.storage.batches import Activity, Inserted
 from chat_service.storage.outbox import Delivery, delivery_to_doc
+from chat_service.storage.reports import RollupChange
 
 if TYPE_CHECKING:  # metrics.py imports the services, which import the pipeline
     from chat_service.metrics import Metrics
@@ -245,11 +246,19 @@ class WritePipeline:
         """`conv` with what this process stored for it and has not folded in yet."""
         return self._bookkeeping.overlay(conv)
 
+    def defer_rollups(self, changes: Sequence[RollupChange]) -> None:
+        """Report roll-up increments to write with the next fold (merged per document)."""
+        self._bookkeeping.add_rollups(changes, self._clock())
+        self._wakeup.set()
+
     async def _fold(self, limit: int) -> bool:
         """Fold up to `limit` conversations' bookkeeping in; False if the database refused."""
         now = self._clock()
         if now < self._fold_after:
             return False
+        rollups = self._bookkeeping.take_rollups()
+        if rollups:  # best effort: a report one count short beats a refused message (logged)
+            await self._db.reports.apply(rollups)
         return await self._fold_taken(self._bookkeeping.take(limit))
 
     async def _fold_taken(self, taken: list[Activity]) -> bool:
@@ -274,6 +283,8 @@ class WritePipeline:
         (before a read or a change that must see exact values: a close counted in reports, a
         data-subject request); raises `StorageUnavailable` if the database refused."""
         self._fold_after = 0.0
+        if only is None:
+            await self._db.reports.apply(self._bookkeeping.take_rollups())
         while self._bookkeeping:
             taken = self._bookkeeping.take(FOLD_CHUNK * 8, only)
             if not taken:
