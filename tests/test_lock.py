@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 import tomllib
 from pathlib import Path
@@ -63,3 +64,16 @@ def test_install_uses_the_lock_with_hashes() -> None:
     script = (REPO / "scripts" / "install").read_text()
     assert "--require-hashes -r locks/requirements-dev.txt" in script
     assert "--no-deps -e ." in script
+
+
+def test_the_environment_scripts_install_made_is_exactly_the_lock() -> None:
+    """What these tests run on is what the lock says, version for version (so CI tests the lock)."""
+    differ = {}
+    for name, pinned in _locked(REPO / "locks" / "requirements-dev.txt").items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed != pinned:
+            differ[name] = f"{installed} installed, {pinned} locked"
+    assert not differ, f"run scripts/install: {differ}"
