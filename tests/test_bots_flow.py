@@ -77,6 +77,7 @@ class RasaBot:
     statuses: list[int] = field(default_factory=list)  # answered (and popped) before the rules
     hang: bool = False
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    raw_answer: bytes | None = None  # sent as is (a 200 JSON answer) instead of the rules' answer
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -85,6 +86,8 @@ class RasaBot:
             await self.release.wait()
         if self.statuses:
             return web.Response(status=self.statuses.pop(0))
+        if self.raw_answer is not None:
+            return web.Response(body=self.raw_answer, content_type="application/json")
         body = json.loads(raw)
         sender, text = body["sender"], body["message"]
         if text == "handover please":
@@ -434,6 +437,22 @@ async def test_one_5xx_then_an_answer_is_not_a_hand_over(env: Env) -> None:
     await env.runner.turn(conversation_id, first)
     assert await env.status(conversation_id) == "bot"
     assert (await env.bot_texts(conversation_id))[0].endswith("echo: hello")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b"[" * 1000 + b"]" * 1000, b'[{"recipient_id": "x", "text": "a\\ud800b"}]', b'[{"text": NaN}]'],
+    ids=["nested-1000", "lone-surrogate", "nan"],
+)
+async def test_an_answer_the_bounded_parser_refuses_hands_over(env: Env, answer: bytes) -> None:
+    """A bot's answer is parsed like any untrusted JSON: too deep or malformed is a failed turn."""
+    env.use(rasa_config(env))
+    env.rasa.raw_answer = answer
+    conversation_id, first = await env.start("hello")
+    await env.runner.turn(conversation_id, first)
+    conv = await env.conversations.get(conversation_id)
+    assert conv.status == "open" and conv.handover_reason == "error"
+    assert (await env.bot_texts(conversation_id))[-1].endswith(HANDED_OVER["en"])
 
 
 async def test_an_unreachable_bot_hands_over(env: Env) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from chat_service.crypto import KeyRing
 from tests.helpers import SecantusProcess
-from tests.retention_helpers import RetentionEnv, Visitor, days_ago
+from tests.retention_helpers import NOW, RetentionEnv, Visitor, days_ago
 
 
 @pytest.fixture
@@ -69,3 +69,22 @@ def test_check_warns_about_a_master_key_kept_past_the_window(renv: RetentionEnv)
     assert f"warning: master key {old_id} was retired" in warned.stderr
     renv.extra_env["CHAT_SHREDDING_WINDOW_DAYS"] = "60"
     assert "warning" not in renv.chat_service("check").stderr
+
+
+async def test_a_key_ring_that_cannot_be_written_fails_the_key_step_not_the_run(renv: RetentionEnv) -> None:
+    """The ring is read through a symlink but never written through one: the policies still run,
+    the rotation is reported as a failure (exit 1) and the ring is left exactly as it was."""
+    async with renv.open() as (_, seed):
+        await seed.conversation(days_ago(40), ["Bel me op 0611112222"], visitor=Visitor(name="Fenna Ring"))
+    real = renv.workdir / "elsewhere.keys"
+    renv.master_keys.rename(real)
+    renv.master_keys.symlink_to(real)
+    before = real.read_bytes()
+
+    result = renv.retention("run", "--now", NOW.isoformat(), "--json")
+    assert result.returncode == 1, result.stderr
+    run = json.loads(result.stdout)
+    assert run["policies"]["pseudonymise-30d"]["done"] == 1  # the policies ran
+    assert run["keys"]["rotated_to"] is None and "symbolic link" in run["keys"]["skipped"]
+    assert [f["policy"] for f in run["failures"]] == ["key-epochs"]
+    assert real.read_bytes() == before and renv.master_keys.is_symlink()

@@ -18,9 +18,11 @@ from pydantic import ValidationError
 
 from chat_service.bots.builtin import BotMessage
 from chat_service.crypto import HmacKeys
+from chat_service.errors import InvalidInput
 from chat_service.logging import get_logger
 from chat_service.outbox.targets import CheckedResolver, check_literal_host, is_refusal
 from chat_service.schemas.bots import RasaAnswer
+from chat_service.schemas.jsonbody import loads as bounded_loads
 from retention.redact import known_value_patterns, redact
 
 log = get_logger(__name__)
@@ -115,9 +117,11 @@ class BotClient:
                     if len(raw) > MAX_ANSWER_BYTES:
                         raise BotFailed("answer too large")
                     try:
-                        return json.loads(raw or b"[]")
-                    except ValueError:
-                        raise BotFailed("answer is not JSON") from None
+                        # Bounded like every untrusted body: 1,000 nested arrays are a failed turn,
+                        # not a RecursionError.
+                        return bounded_loads(raw or b"[]")
+                    except InvalidInput as exc:
+                        raise BotFailed(f"answer is not usable JSON: {exc.message}") from None
             except (aiohttp.ClientError, OSError) as exc:
                 if is_refusal(exc):
                     raise BotFailed("refused target (private, loopback or link-local address)") from None
