@@ -233,10 +233,15 @@ class WritePipeline:
                 await self._fold(FOLD_CHUNK)  # quiet: fold, a chunk at a time between messages
 
     async def _run_once(self) -> None:
+        # No writer to fold later: fold before leaving. The queue is checked again after every
+        # await, so a message submitted meanwhile (no new task starts while this one runs) is
+        # never left behind.
         try:
-            while self._queue:
-                await self._flush(self._take())
-            await self._fold_all()  # no writer to fold later
+            while True:
+                if self._queue:
+                    await self._flush(self._take())
+                elif not (self._bookkeeping and await self._fold(FOLD_CHUNK * 8)) and not self._queue:
+                    return
         finally:
             self._writer = None
 
