@@ -14,7 +14,9 @@ import pytest
 import socketio
 
 from chat_service.pipeline import WritePipeline
+from chat_service.pipeline.bookkeeping import Bookkeeping
 from chat_service.storage import Database
+from chat_service.storage.batches import Activity
 from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login, visitor_client
 from tests.test_write_pipeline import T0, db, message, new_conversation, outcome
 from tests.waiting import eventually
@@ -146,3 +148,17 @@ async def test_counts_lost_with_a_killed_node_are_recounted_at_the_next_start(cr
     row = next(c for c in listed["conversations"] if c["id"] == conversation_id)
     assert row["message_count"] == len(stored)
     await agent.disconnect()
+
+
+def test_a_failed_fold_keeps_its_changes_and_merges_them_with_newer_ones() -> None:
+    book = Bookkeeping(interval_s=10)
+    book.add([Activity("c1", 2, "m2", T0 + timedelta(seconds=2), None, T0 + timedelta(seconds=1))], now=0)
+    taken = book.take(10)
+    assert len(book) == 0 and book.in_flight(["c1"])
+    book.add([Activity("c1", 1, "m3", T0 + timedelta(seconds=3))], now=1)  # arrives while folding
+    book.settled(taken, written=False, now=2)  # the database refused: nothing may be lost
+    assert not book.in_flight(["c1"])
+    (kept,) = book.take(10)
+    assert kept.count == 3 and kept.last_message_id == "m3" and kept.last_at == T0 + timedelta(seconds=3)
+    assert kept.first_agent_at == T0 + timedelta(seconds=1)
+    assert not book.overdue(now=100), "nothing left"

@@ -247,6 +247,9 @@ class BotRunner:
         Looks back `SWEEP_WINDOW` (a day): conversations the bot answered and the visitor left stay
         in `bot`, so the window keeps each sweep to two bounded queries however many pile up.
         """
+        # This node's last messages may not be folded into the conversations yet; other nodes'
+        # are, within CHAT_BOOKKEEPING_INTERVAL_MS (default 10 s, well inside the grace below).
+        await self._conversations.fold_bookkeeping()
         now = self._clock()
         before = now - timedelta(seconds=self._timeout) - SWEEP_GRACE
         candidates = [

@@ -82,6 +82,10 @@ class Bookkeeping:
             self._since = None
         return taken
 
+    def in_flight(self, ids: Collection[str] | None = None) -> bool:
+        """Whether a fold now being written holds any of these conversations (None: any)."""
+        return bool(self._inflight) if ids is None else any(i in self._inflight for i in ids)
+
     def settled(self, taken: list[Activity], *, written: bool, now: float) -> None:
         """After a fold: forget what was written, or keep it for the next fold if it failed."""
         for activity in taken:

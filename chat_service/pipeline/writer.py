@@ -99,6 +99,7 @@ class WritePipeline:
         self._db = db
         self._bookkeeping = Bookkeeping(bookkeeping_interval_s)
         self._fold_after = 0.0  # no fold before this time (after a failed one)
+        self._folded = asyncio.Event()  # set (and replaced) whenever a fold has settled
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_s
@@ -280,14 +281,20 @@ class WritePipeline:
             self._bookkeeping.settled(taken, written=False, now=now)
             self._fold_after = self._clock() + FOLD_RETRY_S
             return False
-        self._bookkeeping.settled(taken, written=True, now=now)
-        return True
+        else:
+            self._bookkeeping.settled(taken, written=True, now=now)
+            return True
+        finally:
+            self._folded.set()
+            self._folded = asyncio.Event()
 
     async def fold_now(self, only: Collection[str] | None = None) -> None:
         """Fold what this process has not folded in yet, of `only` these conversations if given
         (before a read or a change that must see exact values: a close counted in reports, a
         data-subject request); raises `StorageUnavailable` if the database refused."""
         self._fold_after = 0.0
+        while self._bookkeeping.in_flight(only):
+            await self._folded.wait()  # the writer is folding these right now: wait for it
         if only is None:
             await self._db.reports.apply(self._bookkeeping.take_rollups())
         while self._bookkeeping:
