@@ -11,11 +11,13 @@ import pytest
 from chat_service.conversations import VisitorContext
 from chat_service.crypto import FieldRef
 from chat_service.errors import DecryptionFailed
+from chat_service.storage.batches import Activity
 from chat_service.validation import parse_visitor_message
 from retention.pseudonymise import decrypt_visitor
 from retention.redact import redact
 from tests.helpers import SecantusProcess
 from tests.retention_helpers import NOW, RetentionEnv, Visitor, days_ago
+from tests.test_write_pipeline import message
 
 CANARY_VISITOR = Visitor(
     name="Canary Jansen-de Vries",
@@ -288,7 +290,9 @@ async def test_deletion_spares_a_conversation_that_came_back_to_life(renv: Reten
     async with renv.open() as (db, seed):
         revived = await seed.conversation(days_ago(200), ["oud bericht"])
         quiet = await seed.conversation(days_ago(200), ["ook oud"])
-        await db.conversations.record_message(revived, "m-new", days_ago(0), reopen=True)
+        written = message(revived, "new", at=days_ago(0))  # stored and counted, as the pipeline does
+        await db.batches.insert_messages([written])
+        await db.batches.fold([Activity(revived, 1, written.id, written.created_at)])
         deleted = await db.retention.delete_conversations([revived, quiet], inactive_before=days_ago(180))
     assert deleted == 1
     raw = renv.raw()
