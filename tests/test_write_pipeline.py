@@ -122,7 +122,7 @@ async def test_duplicates_in_a_batch_answer_with_the_earlier_message(db: Databas
     assert stored is not None and stored.message_count == 4
 
 
-async def test_a_visitor_message_reopens_its_closed_conversation_without_a_read_first(db: Database) -> None:
+async def test_a_visitor_message_reopens_its_closed_conversation_in_its_own_batch(db: Database) -> None:
     pipeline = WritePipeline(db)
     pipeline.start()
     closed_a, closed_b, still_open = (
