@@ -398,7 +398,13 @@ async def run_load(
             for event in ("message", "conversation_created"):
                 client.on(event, load.agent_handler(agent), namespace="/agent")
             await client.connect(
-                target.url, namespaces=["/agent"], transports=["websocket"], headers=target.agent_headers
+                target.url,
+                namespaces=["/agent"],
+                transports=["websocket"],
+                # A copy: python-engineio deletes the Cookie header from the dict it is given, so
+                # reusing it left every capacity step after the first without a session.
+                headers=dict(target.agent_headers),
+                wait_timeout=30,  # between capacity steps the server may still be busy with the last one
             )
             agent_clients.append(client)
 

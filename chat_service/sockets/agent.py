@@ -178,6 +178,7 @@ class AgentNamespace(BaseNamespace):
             return
         valid = await self.services.accounts.valid_sessions(sorted(hashes))
         for session_hash in hashes - valid:
+            log.info("agent_session_swept", sockets=sum(h == session_hash for h in self._socket_sessions.values()))
             await self.services.accounts.end_session(session_hash)
             # Gone already (ended on another node, or the database's TTL took it): close ours here.
             for sid in [s for s, h in self._socket_sessions.items() if h == session_hash]:
