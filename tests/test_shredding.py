@@ -144,13 +144,13 @@ async def test_no_canary_is_decryptable_from_any_stored_byte_after_window_and_ro
 
 
 async def test_the_embedded_oplog_is_kept_as_short_as_secantusdb_allows(tmp_path: Path) -> None:
-    """Dev keeps few old copies: 2,500 writes leave at most ~1,000 oplog entries (2,501 with the
+    """Dev keeps few old copies: 1,500 writes leave at most ~1,000 oplog entries (1,501 with the
     database's defaults of one hour and 100,000 entries)."""
     embedded = await start_embedded(tmp_path / "var")
     try:
         client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(embedded.uri)
         try:
-            for i in range(2_500):
+            for i in range(1_500):
                 client.probe.items.insert_one({"i": i})
             assert client.local["oplog.rs"].count_documents({}) <= 1_000
         finally:
