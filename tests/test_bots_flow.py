@@ -33,6 +33,7 @@ from chat_service.storage import Database, open_database
 from chat_service.validation import parse_visitor_message
 from tests.bot_fixtures import HOURS, builtin_config
 from tests.helpers import SecantusProcess, new_hmac_keys_file, new_key_ring_file
+from tests.test_write_pipeline import message
 
 AGENT = User(id="u-agent", email="agent@example.eu", role="agent", password_hash="x", created_at=datetime.now(UTC))
 CANARY_NAME = "Canary Sevenfour"
@@ -369,6 +370,20 @@ async def test_a_lost_turn_is_handed_over_by_the_sweep_not_left_with_the_bot(env
     assert await env.runner.sweep() == 0
     texts = await env.bot_texts(conversation_id)
     assert len(texts) == 1 and texts[0].startswith(DISCLOSURE["en"])
+
+
+async def test_the_sweep_sees_an_answer_another_node_has_not_folded_in_yet(env: Env) -> None:
+    """The conversation still names the visitor's message as its last (the node that stored the
+    bot's answer folds its bookkeeping in later): the sweep reads `messages`, not that summary."""
+    conversation_id, _ = await env.start("opening hours")
+    await env.conversations.fold_bookkeeping()
+    answer = message(conversation_id, "answered-elsewhere", sender="bot", at=env.clock())
+    await env.db.batches.insert_messages([answer])  # stored on "another node", not folded in
+    stored = await env.db.conversations.get(conversation_id)
+    assert stored is not None and stored.last_message_id != answer.id
+    env.clock.at += timedelta(seconds=30)
+    assert await env.runner.sweep() == 0
+    assert await env.status(conversation_id) == "bot"
 
 
 # --- external bots ------------------------------------------------------------------------------

@@ -247,8 +247,8 @@ class BotRunner:
         Looks back `SWEEP_WINDOW` (a day): conversations the bot answered and the visitor left stay
         in `bot`, so the window keeps each sweep to two bounded queries however many pile up.
         """
-        # This node's last messages may not be folded into the conversations yet; other nodes'
-        # are, within CHAT_BOOKKEEPING_INTERVAL_MS (default 10 s, well inside the grace below).
+        # The conversations' last message and clock are folded in behind the messages: this
+        # node's now, and a message another node has not folded yet is found in `messages`.
         await self._conversations.fold_bookkeeping()
         now = self._clock()
         before = now - timedelta(seconds=self._timeout) - SWEEP_GRACE
@@ -259,8 +259,12 @@ class BotRunner:
         ]
         if not candidates:
             return 0
-        last = await self._db.messages.by_ids([c.last_message_id for c in candidates if c.last_message_id])
-        waiting = {m.conversation_id for m in last if m.sender == "visitor"}
+        # The last message: from `messages` where one is as new as the conversation's clock (a
+        # message another node has not folded in yet), else the one the conversation names.
+        newest = await self._db.messages.newest_since({c.id: c.last_activity_at for c in candidates})
+        named = [c.last_message_id for c in candidates if c.id not in newest and c.last_message_id]
+        last = list(newest.values()) + (await self._db.messages.by_ids(named) if named else [])
+        waiting = {m.conversation_id for m in last if m.sender == "visitor" and m.created_at < before}
         count = 0
         for conv in candidates:
             if conv.id not in waiting:

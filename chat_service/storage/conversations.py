@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -440,6 +440,24 @@ class MessageStore:
     @translate_errors
     async def by_ids(self, message_ids: list[str]) -> list[Message]:
         return [_message_from_doc(doc) async for doc in self._col.find({"_id": {"$in": message_ids}})]
+
+    @translate_errors
+    async def newest_since(self, clocks: Mapping[str, datetime]) -> dict[str, Message]:
+        """Per conversation, its newest message stored at or after that conversation's clock
+        (none if it has none): one query. The conversations' own summaries are folded in behind
+        the messages, so this is how to know the last message for certain."""
+        if not clocks:
+            return {}
+        query = {"conversation_id": {"$in": sorted(clocks)}, "created_at": {"$gte": min(clocks.values())}}
+        newest: dict[str, Message] = {}
+        async for doc in self._col.find(query):
+            message = _message_from_doc(doc)
+            if message.created_at < clocks[message.conversation_id]:
+                continue
+            known = newest.get(message.conversation_id)
+            if known is None or message.created_at >= known.created_at:
+                newest[message.conversation_id] = message
+        return newest
 
     @translate_errors
     async def of_conversations(self, conversation_ids: Sequence[str], limit: int) -> list[Message]:
