@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import AGENT_PASSWORD
-from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login, visitor_client
+from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login, visitor_client, wait_for
 
 SHOP = "http://shop.localhost:8001"
 BLOG = "http://blog.localhost:8002"
@@ -256,6 +256,11 @@ async def test_seen_receipts_come_from_the_agents_read_position_and_store_nothin
         second = await call(visitor, "/visitor", "message", {"client_id": "s2", "text": "Twee"})
         conversation_id = first["conversation_id"]
         db = chat.db()
+        # The conversation's count and the report's roll-up are folded in just behind the acks.
+        wait_for(
+            lambda: (db.conversations.find_one({"_id": conversation_id}) or {}).get("message_count") == 2,
+            what="the bookkeeping folded in",
+        )
         before = {name: db[name].count_documents({}) for name in db.list_collection_names()}
         assert events.pending("seen") == 0
 
