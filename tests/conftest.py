@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import redis
 
+from chat_service.storage import Database
+from chat_service.storage.database import make_client
 from tests.helpers import SecantusProcess, ServerProcess
 
 AGENT_EMAIL = "agent@example.eu"
@@ -19,6 +22,16 @@ def secantus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecantusProce
     db = SecantusProcess(tmp_path_factory.mktemp("secantus") / "db").start()
     yield db
     db.stop()
+
+
+@pytest.fixture
+async def db(secantus: SecantusProcess) -> AsyncIterator[Database]:
+    """A database of its own on the session's SecantusDB (for storage-level tests), dropped after."""
+    database = Database(make_client(secantus.uri, 5000, pool_size=4), "p_" + uuid.uuid4().hex[:12])
+    await database.ensure_indexes()
+    yield database
+    await database.client.drop_database(database.db.name)
+    await database.close()
 
 
 @pytest.fixture

@@ -18,10 +18,8 @@ from chat_service.pipeline.bookkeeping import Bookkeeping
 from chat_service.storage import Database
 from chat_service.storage.batches import Activity
 from tests.helpers import SecantusProcess, ServerProcess, agent_client, call, login, visitor_client
-from tests.test_write_pipeline import T0, db, message, new_conversation, outcome
+from tests.test_write_pipeline import T0, message, new_conversation, outcome
 from tests.waiting import eventually
-
-__all__ = ["db"]  # the fixture
 
 
 async def test_the_node_that_stored_a_message_counts_it_at_once_and_folds_it_in(db: Database) -> None:

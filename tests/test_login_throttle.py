@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from chat_service.errors import TooManyAttempts
 from chat_service.login_throttle import PER_ADDRESS, PER_PAIR, WINDOW, LoginThrottle, estimate, retry_after
 from chat_service.sockets.base import forwarded_client
 from chat_service.storage import Database
-from chat_service.storage.database import make_client
 from tests.helpers import SecantusProcess, ServerProcess, call, visitor_client
 
 PASSWORD = "correct horse battery staple"
@@ -34,16 +32,6 @@ def proxied(secantus: SecantusProcess, tmp_path_factory: pytest.TempPathFactory)
     ).start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-async def throttle_db(secantus: SecantusProcess) -> AsyncIterator[Database]:
-    """A database of its own for the throttle alone, so a test can say what time it is."""
-    db = Database(make_client(secantus.uri, 5000, pool_size=2), "t_" + uuid.uuid4().hex[:12])
-    await db.ensure_indexes()
-    yield db
-    await db.client.drop_database(db.db.name)
-    await db.close()
 
 
 def throttle_on(db: Database) -> LoginThrottle:
@@ -98,9 +86,9 @@ def test_retry_after_is_bounded_and_ends_when_the_estimate_fits() -> None:
     assert estimate(PER_PAIR * 2, 1, 0.25 + wait / span) <= PER_PAIR + 1e-9
 
 
-async def test_a_block_ends_on_its_own_and_counters_expire(throttle_db: Database) -> None:
+async def test_a_block_ends_on_its_own_and_counters_expire(db: Database) -> None:
     """Nothing has to clean up: the estimate decays, and every counter carries its TTL date."""
-    throttle = throttle_on(throttle_db)
+    throttle = throttle_on(db)
     t0 = a_window_start()
     for _ in range(PER_PAIR):
         await throttle.count("decay@example.eu", "198.51.100.20", t0)
@@ -114,15 +102,15 @@ async def test_a_block_ends_on_its_own_and_counters_expire(throttle_db: Database
     fresh = t0 + 3 * WINDOW
     for _ in range(PER_PAIR):
         await throttle.count("decay@example.eu", "198.51.100.20", fresh)
-    docs = await throttle_db.db.login_throttle.find().to_list()
+    docs = await db.db.login_throttle.find().to_list()
     assert docs and all("expires_at" in doc for doc in docs)
-    indexes = await (await throttle_db.db.login_throttle.list_indexes()).to_list()
+    indexes = await (await db.db.login_throttle.list_indexes()).to_list()
     assert any(index.get("key") == {"expires_at": 1} and index.get("expireAfterSeconds") == 0 for index in indexes)
 
 
-async def test_an_office_behind_one_address_is_not_locked_out_by_its_own_sign_ins(throttle_db: Database) -> None:
+async def test_an_office_behind_one_address_is_not_locked_out_by_its_own_sign_ins(db: Database) -> None:
     """Failures from one address weigh on its cap; successes give their attempt back."""
-    throttle = throttle_on(throttle_db)
+    throttle = throttle_on(db)
     now = a_window_start()
     for i in range(PER_ADDRESS - 1):  # colleagues mistyping, each on their own account
         await throttle.count(f"typo{i}@example.eu", "192.0.2.80", now)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import signal
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,15 +21,6 @@ from tests.helpers import SecantusProcess, ServerProcess, call, visitor_client
 from tests.waiting import eventually
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(secantus: SecantusProcess) -> AsyncIterator[Database]:
-    database = Database(make_client(secantus.uri, 5000, pool_size=4), "p_" + uuid.uuid4().hex[:12])
-    await database.ensure_indexes()
-    yield database
-    await database.client.drop_database(database.db.name)
-    await database.close()
 
 
 def message(conversation_id: str, client_id: str, sender: Sender = "visitor", at: datetime = T0) -> Message:

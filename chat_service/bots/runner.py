@@ -247,9 +247,8 @@ class BotRunner:
         Looks back `SWEEP_WINDOW` (a day): conversations the bot answered and the visitor left stay
         in `bot`, so the window keeps each sweep to two bounded queries however many pile up.
         """
-        # The conversations' last message and clock are folded in behind the messages: this
-        # node's now, and a message another node has not folded yet is found in `messages`.
-        await self._conversations.fold_bookkeeping()
+        # The conversations' last message and clock are folded in behind the messages (a stale
+        # clock only adds a candidate): the last message itself is read from `messages` below.
         now = self._clock()
         before = now - timedelta(seconds=self._timeout) - SWEEP_GRACE
         candidates = [

@@ -264,10 +264,12 @@ class WritePipeline:
         now = self._clock()
         if now < self._fold_after:
             return False
-        rollups = self._bookkeeping.take_rollups()
-        if rollups:  # best effort: a report one count short beats a refused message (logged)
-            await self._db.reports.apply(rollups)
+        await self._write_rollups()
         return await self._fold_taken(self._bookkeeping.take(limit))
+
+    async def _write_rollups(self) -> None:
+        """Best effort: a report one count short beats a refused message (`apply` logs)."""
+        await self._db.reports.apply(self._bookkeeping.take_rollups())
 
     async def _fold_taken(self, taken: list[Activity]) -> bool:
         now = self._clock()
@@ -298,7 +300,7 @@ class WritePipeline:
         while self._bookkeeping.in_flight(only):
             await self._folded.wait()  # the writer is folding these right now: wait for it
         if only is None:
-            await self._db.reports.apply(self._bookkeeping.take_rollups())
+            await self._write_rollups()
         while self._bookkeeping:
             taken = self._bookkeeping.take(FOLD_CHUNK * 8, only)
             if not taken:
@@ -307,12 +309,11 @@ class WritePipeline:
                 raise StorageUnavailable()
 
     async def _fold_all(self) -> None:
-        self._fold_after = 0.0
-        while self._bookkeeping:
-            if not await self._fold(FOLD_CHUNK * 8):
-                # Left for `repair` at the next start; the messages are stored.
-                log.warning("bookkeeping_not_folded", conversations=len(self._bookkeeping))
-                return
+        """On stopping: what cannot be folded is left for `repair` at the next start."""
+        try:
+            await self.fold_now()
+        except StorageUnavailable:
+            log.warning("bookkeeping_not_folded", conversations=len(self._bookkeeping))
 
     async def recover(self, since_s: float = 3600.0) -> None:
         """Fold in what a process that died left unfolded (the last `since_s` seconds of messages)."""
